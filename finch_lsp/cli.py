@@ -1,0 +1,78 @@
+"""The ``finch-lsp`` command: the language server on stdio by default, and subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from finch_lsp import __version__
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="model name (overrides the editor setting and FINCH_MODEL)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="device (default: auto)")
+    parser.add_argument("--data-dir", help="where feedback and adapters live (default: FINCH_DATA_DIR or the user data dir)")
+    parser.add_argument("--log-file", help="write the log here instead of stderr")
+    parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LEVELS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="finch-lsp", description="A code-completion language server that learns from its user.")
+    parser.add_argument("--version", action="version", version=f"finch-lsp {__version__}")
+    parser.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
+    _server_options(parser)
+    sub = parser.add_subparsers(dest="command")
+    bench = sub.add_parser("bench", help="measure end-to-end completion latency against raw generate")
+    _server_options(bench)
+    bench.add_argument("--runs", type=int, default=20)
+    bench.add_argument("--new-tokens", type=int, default=32)
+    bench.add_argument("--prompt-tokens", type=int, default=0, help="pad the prompt to about this many tokens (0: a short prompt)")
+    bench.add_argument("--output", help="append the result as a markdown section to this file")
+    demo = sub.add_parser("demo", help="drive the server like an editor and print what it shows")
+    _server_options(demo)
+    return parser
+
+
+def setup_logging(level: str, log_file: str | None) -> None:
+    handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("pygls.protocol.json_rpc", "pygls.feature_manager", "httpx", "urllib3"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def serve(args: argparse.Namespace) -> int:
+    from finch_lsp.server import ServerOptions, create_server
+
+    if args.data_dir:
+        os.environ["FINCH_DATA_DIR"] = args.data_dir
+    server = create_server(ServerOptions(model=args.model, device=args.device, data_dir=args.data_dir))
+    try:
+        if args.tcp:
+            host, _, port = args.tcp.rpartition(":")
+            server.start_tcp(host or "127.0.0.1", int(port))
+        else:
+            server.start_io()
+    finally:
+        server.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level, args.log_file)
+    if args.command == "bench":
+        from finch_lsp.bench import run_bench
+
+        return run_bench(args)
+    if args.command == "demo":
+        from finch_lsp.demo import run_demo
+
+        return run_demo(args)
+    return serve(args)

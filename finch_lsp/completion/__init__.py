@@ -1,0 +1,1 @@
+"""Completion: prompt building, generation, post-processing, the inference engine."""

@@ -1,0 +1,195 @@
+"""The inference engine: one dedicated worker thread owns the model.
+
+Nothing else touches the model: completions, adapter swaps and code actions are tasks on
+this worker, so a swap always happens between two generations. The event loop only
+submits tasks and awaits futures. A newer completion for the same document supersedes an
+older one (queued: dropped; running: cancelled at the next decoding step).
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import logging
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from finch_lsp.completion.generate import generate, heal_split
+from finch_lsp.completion.prompt import OtherFile, Prompt, fim_prompt, prefix_prompt, render_fim
+
+log = logging.getLogger(__name__)
+
+
+class ModelState(str, enum.Enum):
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass
+class CompletionRequest:
+    """A read-only snapshot of what one completion needs."""
+
+    key: str  # the document uri: newer requests for it supersede older ones
+    prefix: str
+    suffix: str
+    path: str | None = None
+    others: tuple[OtherFile, ...] = ()
+    single_line: bool = False
+    max_new_tokens: int = 64
+    prompt_tokens: int = 1536
+    min_new_tokens: int = 0
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class CompletionOutput:
+    """Raw completion text (healing removed) and what produced it."""
+
+    text: str
+    prompt: Prompt
+    tokens: int
+    seconds: float
+    cancelled: bool
+
+
+@dataclass
+class _Task:
+    fn: Callable[[], Any]
+    future: Future
+    key: str | None = None
+    cancel: threading.Event | None = None
+
+
+class InferenceEngine:
+    """Owns the loaded model; runs every model task on one worker thread."""
+
+    def __init__(self) -> None:
+        self.state = ModelState.LOADING
+        self.error: str | None = None
+        self.loaded = None
+        self.adapter_version: int | None = None
+        self._queue: collections.deque[_Task] = collections.deque()
+        self._running: _Task | None = None
+        self._cv = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name="finch-inference", daemon=True)
+        self._thread.start()
+
+    # -- submitting -------------------------------------------------------------------------
+    def submit(self, fn: Callable[[], Any], key: str | None = None, cancel: threading.Event | None = None) -> Future:
+        """Run ``fn`` on the worker; a task with the same ``key`` supersedes older ones."""
+        task = _Task(fn, Future(), key, cancel)
+        with self._cv:
+            if self._closed:
+                task.future.set_exception(RuntimeError("the inference engine is shut down"))
+                return task.future
+            if key is not None:
+                self._supersede(key)
+            self._queue.append(task)
+            self._cv.notify()
+        return task.future
+
+    def _supersede(self, key: str) -> None:
+        for old in [t for t in self._queue if t.key == key]:
+            self._queue.remove(old)
+            old.future.set_result(None)
+        if self._running is not None and self._running.key == key and self._running.cancel is not None:
+            self._running.cancel.set()
+
+    def load(self, loader: Callable[[], Any], on_done: Callable[[], None] | None = None) -> Future:
+        """Load the model on the worker (the first task); state goes to ready or failed."""
+
+        def run() -> None:
+            try:
+                self.loaded = loader()
+                self.state, self.error = ModelState.READY, None
+            except Exception as exc:  # the message is what the user sees in finch.status
+                log.exception("model loading failed")
+                self.state, self.error = ModelState.FAILED, str(exc) or type(exc).__name__
+            if on_done is not None:
+                on_done()
+
+        return self.submit(run)
+
+    def complete(self, request: CompletionRequest) -> Future:
+        """A completion for ``request``; resolves to CompletionOutput, or None when superseded or not ready."""
+        if self.state is not ModelState.READY:
+            done: Future = Future()
+            done.set_result(None)
+            return done
+        return self.submit(lambda: self._complete(request), key=request.key, cancel=request.cancel)
+
+    def run(self, fn: Callable[[Any], Any]) -> Future:
+        """Run ``fn(loaded_model)`` between generations (adapter swaps, code actions)."""
+        return self.submit(lambda: fn(self.loaded))
+
+    # -- the worker -------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            with self._cv:
+                while not self._queue and not self._closed:
+                    self._cv.wait()
+                if self._closed:
+                    return
+                task = self._running = self._queue.popleft()
+            if task.future.set_running_or_notify_cancel():
+                try:
+                    task.future.set_result(task.fn())
+                except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
+                    task.future.set_exception(exc)
+            with self._cv:
+                self._running = None
+
+    def _complete(self, request: CompletionRequest) -> CompletionOutput | None:
+        if request.cancel.is_set():
+            return None
+        started = time.perf_counter()
+        prompt, removed = build_model_prompt(self.loaded, request)
+        out = generate(
+            self.loaded,
+            prompt.text,
+            removed,
+            request.max_new_tokens,
+            cancel=request.cancel,
+            single_line=request.single_line,
+            min_new_tokens=request.min_new_tokens,
+        )
+        return CompletionOutput(out.text, prompt, out.tokens, time.perf_counter() - started, out.cancelled)
+
+    def close(self) -> None:
+        """Stop the worker: queued tasks resolve to None; a running generation is cancelled."""
+        with self._cv:
+            self._closed = True
+            for task in self._queue:
+                task.future.set_result(None)
+            self._queue.clear()
+            if self._running is not None and self._running.cancel is not None:
+                self._running.cancel.set()
+            self._cv.notify_all()
+
+
+def build_model_prompt(loaded, request: CompletionRequest) -> tuple[Prompt, str]:
+    """The prompt for ``request`` on ``loaded`` and the text removed by token healing."""
+    tokenizer = loaded.tokenizer
+
+    def count(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    budget = max(64, min(request.prompt_tokens, loaded.context_length - request.max_new_tokens - 8))
+    if loaded.fim is None:
+        prompt = prefix_prompt(request.prefix, budget, count)
+        kept, removed = heal_split(tokenizer, prompt.prefix)
+        return Prompt(kept, kept, "", (), fim=False), removed
+    prompt = fim_prompt(
+        request.prefix, request.suffix, loaded.fim, budget, count,
+        path=request.path, others=request.others,
+    )
+    kept, removed = heal_split(tokenizer, prompt.prefix)
+    if removed:
+        text = render_fim(loaded.fim, kept, prompt.suffix, prompt.header)
+        prompt = Prompt(text, kept, prompt.suffix, prompt.files, fim=True, header=prompt.header)
+    return prompt, removed

@@ -1,0 +1,173 @@
+"""Generation: one completion from a loaded model, with token healing and cancellation.
+
+Token healing: a prompt that ends inside a token (``return `` with the cursor after the
+space) would make the model continue from an unusual token boundary. The prompt is backed
+off to the last token boundary and the first generated tokens are constrained to start
+with (or spell out) the removed text, which is then stripped from the result.
+Cancellation is checked at every decoding step.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from finch_lsp.models import LoadedModel
+
+HEAL_WINDOW = 256  # characters of prefix re-tokenized to find the last token boundary
+
+
+class TokenIndex:
+    """The text of every ordinary token, sorted, to find tokens by prefix quickly."""
+
+    def __init__(self, tokenizer) -> None:
+        special = set(tokenizer.all_special_ids)
+        size = len(tokenizer)
+        texts = tokenizer.batch_decode([[i] for i in range(size)])
+        pairs = sorted((t, i) for i, t in enumerate(texts) if t and i not in special and "\ufffd" not in t)
+        self.texts = [t for t, _ in pairs]
+        self.ids = [i for _, i in pairs]
+        self.by_text: dict[str, list[int]] = {}
+        for text, token_id in pairs:
+            self.by_text.setdefault(text, []).append(token_id)
+        self.text_of = dict(zip(range(size), texts))
+
+    def compatible(self, remaining: str) -> list[int]:
+        """Ids of tokens that start with ``remaining`` or are a proper start of it."""
+        lo = bisect.bisect_left(self.texts, remaining)
+        hi = bisect.bisect_left(self.texts, remaining + "\U0010ffff")
+        found = self.ids[lo:hi]
+        for k in range(1, len(remaining)):
+            found += self.by_text.get(remaining[:k], [])
+        return found
+
+
+_indexes: dict[int, TokenIndex] = {}
+_index_lock = threading.Lock()
+
+
+def token_index(tokenizer) -> TokenIndex:
+    """The (cached) token index of ``tokenizer``."""
+    with _index_lock:
+        if id(tokenizer) not in _indexes:
+            _indexes[id(tokenizer)] = TokenIndex(tokenizer)
+        return _indexes[id(tokenizer)]
+
+
+def heal_split(tokenizer, prefix: str) -> tuple[str, str]:
+    """Split ``prefix`` at its last token boundary: (kept, removed).
+
+    Only a last token that is whitespace or ends in whitespace is healed: that is the case
+    where the raw prompt misleads the model (``return `` then a pause); a prefix ending in
+    a word is left alone.
+    """
+    if not prefix or not prefix[-1].isspace() or prefix.endswith("\n"):
+        return prefix, ""
+    window_start = max(0, len(prefix) - HEAL_WINDOW)
+    newline = prefix.rfind("\n", window_start)
+    start = newline + 1 if newline >= 0 else window_start
+    tail = prefix[start:]
+    offsets = tokenizer(tail, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    if not offsets:
+        return prefix, ""
+    cut = start + offsets[-1][0]
+    return prefix[:cut], prefix[cut:]
+
+
+@dataclass
+class Generated:
+    """Raw model output after the healed text is removed."""
+
+    text: str
+    tokens: int
+    cancelled: bool = False
+
+
+def _healing_processor(index: TokenIndex, removed: str):
+    """A logits processor forcing the first tokens to spell ``removed``."""
+    import torch
+    from transformers import LogitsProcessor
+
+    class HealingProcessor(LogitsProcessor):
+        def __init__(self) -> None:
+            self.remaining, self.start = removed, None
+
+        def __call__(self, input_ids, scores):
+            if self.start is None:
+                self.start = input_ids.shape[1]
+            elif self.remaining:
+                last = index.text_of.get(int(input_ids[0, -1]), "")
+                self.remaining = self.remaining[len(last):] if self.remaining.startswith(last) else ""
+            if not self.remaining:
+                return scores
+            allowed = [i for i in index.compatible(self.remaining) if i < scores.shape[-1]]
+            if not allowed:
+                self.remaining = ""
+                return scores
+            mask = torch.full_like(scores, float("-inf"))
+            mask[:, allowed] = 0
+            return scores + mask
+
+    return HealingProcessor()
+
+
+def _stopping(cancel: threading.Event, stop_at_newline: Callable[[list[int]], bool] | None, prompt_len: int):
+    import torch
+    from transformers import StoppingCriteria
+
+    class CancelOrNewline(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            done = cancel.is_set()
+            if not done and stop_at_newline is not None and input_ids.shape[1] > prompt_len:
+                done = stop_at_newline(input_ids[0, prompt_len:].tolist())
+            return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+
+    return CancelOrNewline()
+
+
+def generate(
+    loaded: "LoadedModel",
+    prompt_text: str,
+    removed: str,
+    max_new_tokens: int,
+    cancel: threading.Event | None = None,
+    single_line: bool = False,
+    min_new_tokens: int = 0,
+) -> Generated:
+    """Greedy-generate after ``prompt_text``; the first tokens spell ``removed`` (healing)."""
+    import torch
+    from transformers import LogitsProcessorList, StoppingCriteriaList
+
+    cancel = cancel or threading.Event()
+    tok = loaded.tokenizer
+    ids = tok(prompt_text, add_special_tokens=False, return_tensors="pt")["input_ids"].to(loaded.device)
+    prompt_len = ids.shape[1]
+    processors = LogitsProcessorList([_healing_processor(token_index(tok), removed)] if removed else [])
+
+    def newline_done(new_ids: list[int]) -> bool:
+        text = tok.decode(new_ids, skip_special_tokens=True)[len(removed):]
+        return "\n" in text.lstrip("\n") if text.strip() else False
+
+    stopping = StoppingCriteriaList([_stopping(cancel, newline_done if single_line else None, prompt_len)])
+    kwargs = {"cache_implementation": "static"} if loaded.device == "cuda" else {}
+    with torch.inference_mode():
+        out = loaded.model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=max_new_tokens,
+            min_new_tokens=min_new_tokens,
+            do_sample=False,
+            logits_processor=processors,
+            stopping_criteria=stopping,
+            eos_token_id=None if min_new_tokens >= max_new_tokens else loaded.stop_token_ids,
+            pad_token_id=loaded.stop_token_ids[0] if loaded.stop_token_ids else None,
+            **kwargs,
+        )
+    new = out[0, prompt_len:].tolist()
+    new = [t for t in new if t not in loaded.stop_token_ids] if min_new_tokens < max_new_tokens else new
+    text = tok.decode(new, skip_special_tokens=True)
+    text = text[len(removed):] if removed and text.startswith(removed) else text
+    return Generated(text, len(new), cancelled=cancel.is_set())

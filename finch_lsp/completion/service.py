@@ -1,0 +1,150 @@
+"""Completion requests: document snapshot -> engine -> post-processing -> suggestion."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+from finch_lsp.completion.engine import CompletionRequest
+from finch_lsp.completion.postprocess import allows_multiline, Cursor, postprocess
+from finch_lsp.completion.prompt import OtherFile
+from finch_lsp.learning.suggestions import Suggestion
+from finch_lsp.positions import offset_at
+from finch_lsp.protocol import ACCEPT
+
+if TYPE_CHECKING:
+    from finch_lsp.server import FinchLanguageServer
+
+log = logging.getLogger(__name__)
+
+MAX_DOCUMENT_CHARS = 1_000_000
+MAX_OTHER_FILES = 4
+MAX_OTHER_FILE_CHARS = 20_000
+
+
+@dataclass
+class Shown:
+    """A post-processed completion ready to be shown, with its suggestion."""
+
+    suggestion: Suggestion
+    offset: int
+
+
+class CompletionService:
+    """Turns inline-completion and completion requests into suggestions."""
+
+    def __init__(self, server: "FinchLanguageServer") -> None:
+        self.server = server
+
+    def _snapshot(self, uri: str, position: types.Position) -> tuple[CompletionRequest, int, int | None] | None:
+        """A read-only request for the engine, the cursor offset and the document version."""
+        doc = self.server.workspace.text_documents.get(uri)
+        if doc is None:
+            log.info("completion for %s ignored: the document is not open (send didOpen first)", uri)
+            return None
+        text = doc.source
+        if len(text) > MAX_DOCUMENT_CHARS:
+            log.info("completion for %s ignored: %d characters is over the %d cap", uri, len(text), MAX_DOCUMENT_CHARS)
+            return None
+        offset = offset_at(text, position.line, position.character, self.server.position_encoding)
+        if offset is None:
+            log.info("completion for %s ignored: position %d:%d is outside the document", uri, position.line, position.character)
+            return None
+        config = self.server.config.completion
+        cursor = Cursor(text[:offset], text[offset:])
+        request = CompletionRequest(
+            key=uri,
+            prefix=cursor.prefix,
+            suffix=cursor.suffix,
+            path=doc.path,
+            others=self._other_files(uri),
+            single_line=not allows_multiline(cursor, config.multiline),
+            max_new_tokens=config.max_new_tokens,
+            prompt_tokens=config.prompt_tokens,
+        )
+        return request, offset, doc.version
+
+    def _other_files(self, uri: str) -> tuple[OtherFile, ...]:
+        docs = [d for u, d in self.server.workspace.text_documents.items() if u != uri]
+        return tuple(OtherFile(d.path, d.source[:MAX_OTHER_FILE_CHARS]) for d in docs[-MAX_OTHER_FILES:])
+
+    async def suggest(self, uri: str, position: types.Position) -> Shown | None:
+        """Run one completion; None when there is nothing to show (not ready, stale, empty)."""
+        snap = self._snapshot(uri, position)
+        if snap is None:
+            return None
+        request, offset, version = snap
+        future = self.server.engine.complete(request)
+        try:
+            output = await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            request.cancel.set()
+            raise
+        if output is None or output.cancelled:
+            return None
+        doc = self.server.workspace.text_documents.get(uri)
+        if doc is None or doc.version != version:
+            log.info("completion for %s dropped: the document changed while it ran", uri)
+            return None
+        text = postprocess(output.text, request.prefix, request.suffix, self.server.config.completion.multiline)
+        if not text:
+            return None
+        suggestion = self.server.suggestions.add(
+            Suggestion(
+                id=self.server.suggestions.new_id(), uri=uri, version=version,
+                prefix=request.prefix, suffix=request.suffix, text=text,
+                model=self.server.model_name, adapter_version=self.server.engine.adapter_version,
+                prompt=output.prompt.text, language=doc.language_id,
+            )
+        )
+        return Shown(suggestion, offset)
+
+    async def inline(self, params: types.InlineCompletionParams) -> types.InlineCompletionList:
+        shown = await self.suggest(params.text_document.uri, params.position)
+        if shown is None:
+            return types.InlineCompletionList(items=[])
+        s = shown.suggestion
+        item = types.InlineCompletionItem(
+            insert_text=s.text,
+            range=types.Range(params.position, params.position),
+            command=accept_command(s.id),
+        )
+        return types.InlineCompletionList(items=[item])
+
+    async def completion(self, params: types.CompletionParams) -> types.CompletionList:
+        empty = types.CompletionList(is_incomplete=True, items=[])
+        if self.server.client_has_inline_completion:
+            return empty  # the client shows inline completions; do not duplicate them in its menu
+        shown = await self.suggest(params.text_document.uri, params.position)
+        if shown is None:
+            return empty
+        return types.CompletionList(is_incomplete=True, items=[completion_item(shown, params.position)])
+
+
+def accept_command(suggestion_id: str) -> types.Command:
+    return types.Command(title="Accept finch suggestion", command=ACCEPT, arguments=[suggestion_id])
+
+
+def completion_item(shown: Shown, position: types.Position) -> types.CompletionItem:
+    """A menu item replacing the word before the cursor, so clients' word filters keep it."""
+    s = shown.suggestion
+    line_prefix = s.prefix.rsplit("\n", 1)[-1]
+    word = line_prefix[len(line_prefix.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")):]
+    # positions are in client units; the word is ASCII-only so its length is the same in every encoding
+    start = types.Position(position.line, position.character - len(word))
+    new_text = word + s.text
+    label = new_text.strip().split("\n", 1)[0][:80] or new_text
+    return types.CompletionItem(
+        label=label,
+        kind=types.CompletionItemKind.Snippet,
+        detail="finch",
+        filter_text=new_text,
+        insert_text_format=types.InsertTextFormat.PlainText,
+        text_edit=types.TextEdit(types.Range(start, position), new_text),
+        command=accept_command(s.id),
+        data={"suggestionId": s.id},
+    )

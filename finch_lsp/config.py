@@ -1,0 +1,140 @@
+"""Settings: msgspec Structs with defaults and a description per field.
+
+The editor sends them as ``initializationOptions`` (``{"finch": {...}}`` or the bare
+section) and on ``workspace/didChangeConfiguration`` (section ``finch``). A bad value
+never stops the server: the field falls back to its default and the problem is
+returned so the server can show it (``finch.training.threshold: expected an integer
+>= 1, got "ten"; using the default 10``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+Positive = msgspec.Meta(gt=0)
+
+
+def _doc(description: str, **constraints: Any) -> msgspec.Meta:
+    return msgspec.Meta(description=description, **constraints)
+
+
+class CompletionConfig(msgspec.Struct, rename="camel", forbid_unknown_fields=False):
+    """How completions are generated and shaped."""
+
+    max_new_tokens: Annotated[int, _doc("Most tokens generated for one completion.", ge=1, le=512)] = 64
+    prompt_tokens: Annotated[int, _doc("Token budget of the prompt (prefix, suffix and other open files).", ge=64, le=32768)] = 1536
+    multiline: Annotated[
+        Literal["auto", "always", "never"],
+        _doc("Multi-line completions: auto (only at a line end, not in a comment), always, never."),
+    ] = "auto"
+
+
+class Weights(msgspec.Struct, rename="camel"):
+    """Training weight of each rating."""
+
+    critical: Annotated[float, _doc("Weight of a critical rating.", gt=0)] = 10.0
+    medium: Annotated[float, _doc("Weight of a medium rating.", gt=0)] = 3.0
+    good: Annotated[float, _doc("Weight of a good rating.", gt=0)] = 1.0
+
+
+class TrainingConfig(msgspec.Struct, rename="camel"):
+    """When and how a new LoRA adapter is trained."""
+
+    auto_train: Annotated[bool, _doc("Train by itself once `threshold` new examples have arrived.")] = True
+    threshold: Annotated[int, _doc("New examples since the last training that start one.", ge=1)] = 10
+    buffer_size: Annotated[int, _doc("Examples kept in the replay buffer (the most recent).", ge=1)] = 100
+    epochs: Annotated[int, _doc("Passes over the sampled buffer per training.", ge=1, le=100)] = 3
+    batch_size: Annotated[int, _doc("Examples per optimisation step.", ge=1, le=256)] = 4
+    learning_rate: Annotated[float, _doc("AdamW learning rate of the LoRA weights.", gt=0, lt=1)] = 1e-3
+    rank: Annotated[int, _doc("LoRA rank.", ge=1, le=256)] = 16
+    alpha: Annotated[int, _doc("LoRA alpha (scale = alpha / rank).", ge=1, le=1024)] = 32
+    weights: Annotated[Weights, _doc("Weight of each rating: critical, medium, good.")] = msgspec.field(
+        default_factory=Weights
+    )
+
+
+class TeacherConfig(msgspec.Struct, rename="camel"):
+    """The optional Claude teacher."""
+
+    enabled: Annotated[bool, _doc("Ask Claude for corrections and sample suggestions (needs ANTHROPIC_API_KEY).")] = False
+    model: Annotated[str, _doc("Claude model used as the teacher.", min_length=1)] = "claude-sonnet-4-5"
+    sample_rate: Annotated[float, _doc("Share of shown or accepted suggestions sent to the teacher.", ge=0, le=1)] = 0.05
+
+
+class FinchConfig(msgspec.Struct, rename="camel"):
+    """All of finch's settings (section ``finch``)."""
+
+    model: Annotated[str, _doc("Model: auto, qwen2.5-coder-0.5b|1.5b|3b, smollm2-135m, tiny-qwen2, an HF id or a directory.", min_length=1)] = "auto"
+    device: Annotated[Literal["auto", "cpu", "cuda", "mps"], _doc("Device: auto picks CUDA, then MPS, then CPU.")] = "auto"
+    data_dir: Annotated[str | None, _doc("Where feedback and adapters are kept (default: the user data dir).")] = None
+    completion: Annotated[CompletionConfig, _doc("Completion settings.")] = msgspec.field(default_factory=CompletionConfig)
+    training: Annotated[TrainingConfig, _doc("Training settings.")] = msgspec.field(default_factory=TrainingConfig)
+    teacher: Annotated[TeacherConfig, _doc("Teacher settings.")] = msgspec.field(default_factory=TeacherConfig)
+
+
+def _is_struct_type(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, msgspec.Struct)
+
+
+def _unannotated(tp: Any) -> Any:
+    return getattr(tp, "__origin__", tp) if getattr(tp, "__metadata__", None) else tp
+
+
+def _convert(cls: type[msgspec.Struct], raw: Any, path: str, base: msgspec.Struct | None) -> tuple[Any, list[str]]:
+    """Convert ``raw`` into ``cls`` field by field; a bad field keeps ``base``'s value."""
+    base = base if base is not None else cls()
+    if not isinstance(raw, dict):
+        return base, [f"{path}: expected an object, got {raw!r}; using the defaults"]
+    values, problems = {}, []
+    for field in msgspec.structs.fields(cls):
+        current = getattr(base, field.name)
+        if field.encode_name not in raw:
+            values[field.name] = current
+            continue
+        value, where = raw[field.encode_name], f"{path}.{field.encode_name}"
+        inner = _unannotated(field.type)
+        if _is_struct_type(inner):
+            values[field.name], sub = _convert(inner, value, where, current)
+            problems += sub
+            continue
+        try:
+            values[field.name] = msgspec.convert(value, type=field.type, strict=False)
+        except msgspec.ValidationError as exc:
+            default = getattr(cls(), field.name)
+            problems.append(f"{where}: {exc} (got {value!r}); using the default {default!r}")
+            values[field.name] = default
+    known = {f.encode_name for f in msgspec.structs.fields(cls)}
+    problems += [f"{path}.{key}: unknown setting, ignored" for key in raw if key not in known]
+    return cls(**values), problems
+
+
+def parse_settings(raw: Any, base: FinchConfig | None = None) -> tuple[FinchConfig, list[str]]:
+    """Settings from an editor payload: ``{"finch": {...}}``, the bare section, or None.
+
+    Returns the config and a list of human-readable problems (empty when all is well).
+    Fields absent from ``raw`` keep ``base``'s value, so a partial update changes only
+    what it names.
+    """
+    if raw is None:
+        return base or FinchConfig(), []
+    if isinstance(raw, dict) and isinstance(raw.get("finch"), dict):
+        raw = raw["finch"]
+    elif isinstance(raw, dict):
+        raw = {k: v for k, v in raw.items() if k not in ("finch", "workspaceTrusted")}
+    return _convert(FinchConfig, raw, "finch", base)
+
+
+def describe_fields(cls: type[msgspec.Struct] = FinchConfig, prefix: str = "finch") -> list[tuple[str, Any, str]]:
+    """(dotted name, default, description) of every leaf setting: docs and editors check against it."""
+    rows, instance = [], cls()
+    for field in msgspec.structs.fields(cls):
+        name = f"{prefix}.{field.encode_name}"
+        inner = _unannotated(field.type)
+        if _is_struct_type(inner):
+            rows += describe_fields(inner, name)
+            continue
+        meta = next((m for m in getattr(field.type, "__metadata__", ()) if isinstance(m, msgspec.Meta)), None)
+        rows.append((name, getattr(instance, field.name), meta.description if meta else ""))
+    return rows

@@ -1,0 +1,1 @@
+"""Learning: suggestions, feedback, the trainer process and adapters."""

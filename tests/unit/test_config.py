@@ -1,0 +1,46 @@
+"""Settings: defaults, partial updates, and bad values that fall back per field."""
+
+from finch_lsp.config import FinchConfig, describe_fields, parse_settings
+
+
+def test_defaults_match_protocol():
+    c = FinchConfig()
+    assert (c.model, c.device, c.training.threshold, c.training.buffer_size) == ("auto", "auto", 10, 100)
+    assert (c.training.weights.critical, c.training.weights.medium, c.training.weights.good) == (10, 3, 1)
+    assert c.teacher.enabled is False and c.teacher.sample_rate == 0.05 and c.training.auto_train is True
+
+
+def test_section_or_bare_payload():
+    assert parse_settings({"finch": {"model": "tiny-qwen2"}})[0].model == "tiny-qwen2"
+    assert parse_settings({"model": "tiny-qwen2"})[0].model == "tiny-qwen2"
+    assert parse_settings(None)[0] == FinchConfig()
+
+
+def test_bad_value_names_field_and_default():
+    config, problems = parse_settings({"finch": {"training": {"threshold": "ten", "epochs": 2}}})
+    assert config.training.threshold == 10 and config.training.epochs == 2
+    assert len(problems) == 1 and "finch.training.threshold" in problems[0] and "default 10" in problems[0]
+
+
+def test_out_of_range_and_enum():
+    config, problems = parse_settings({"finch": {"teacher": {"sampleRate": 7}, "completion": {"multiline": "sometimes"}}})
+    assert config.teacher.sample_rate == 0.05 and config.completion.multiline == "auto"
+    assert {p.split(":")[0] for p in problems} == {"finch.teacher.sampleRate", "finch.completion.multiline"}
+
+
+def test_partial_update_keeps_other_fields():
+    base, _ = parse_settings({"finch": {"model": "tiny-qwen2", "training": {"threshold": 3}}})
+    config, problems = parse_settings({"finch": {"training": {"epochs": 5}}}, base)
+    assert (config.model, config.training.threshold, config.training.epochs) == ("tiny-qwen2", 3, 5) and not problems
+
+
+def test_wrong_shapes_and_unknown_keys():
+    config, problems = parse_settings({"finch": {"training": 5, "nope": 1}})
+    assert config.training == FinchConfig().training
+    assert any("finch.training" in p for p in problems) and any("finch.nope" in p for p in problems)
+
+
+def test_every_leaf_setting_has_a_description():
+    rows = describe_fields()
+    assert len(rows) >= 19 and all(desc for _, _, desc in rows)
+    assert "finch.training.weights.critical" in {name for name, _, _ in rows}
