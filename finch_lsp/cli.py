@@ -43,7 +43,7 @@ def setup_logging(level: str, log_file: str | None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("pygls.protocol.json_rpc", "pygls.feature_manager", "httpx", "urllib3"):
+    for noisy in ("pygls", "httpx", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

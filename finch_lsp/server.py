@@ -175,7 +175,12 @@ class FinchLanguageServer(LanguageServer):
         progress.start()
 
         def loader():
-            return load_model(name, device, on_progress=progress.report)
+            from finch_lsp.completion.generate import token_index
+
+            loaded = load_model(name, device, on_progress=progress.report)
+            progress.report("indexing the vocabulary for token healing")
+            token_index(loaded.tokenizer)
+            return loaded
 
         def done():
             if self.engine.state is ModelState.READY:
@@ -201,6 +206,8 @@ class FinchLanguageServer(LanguageServer):
                 "reason": self.model_reason or None,
             },
             "positionEncoding": self.position_encoding,
+            "engine": {"recent": list(self.engine.recent), "running": self.engine.running_key},
+            "lastSuggestion": _describe(self.suggestions.last()),
         }
 
     def watch_parent(self, pid: int | None) -> None:
@@ -216,6 +223,13 @@ class FinchLanguageServer(LanguageServer):
             os._exit(0)
 
         threading.Thread(target=watch, name="finch-parent-watch", daemon=True).start()
+
+
+def _describe(suggestion) -> dict | None:
+    """A short view of a suggestion for status: id, text and the end of its prefix."""
+    if suggestion is None:
+        return None
+    return {"id": suggestion.id, "text": suggestion.text, "prefixTail": suggestion.prefix[-60:], "accepted": suggestion.accepted}
 
 
 def _alive(pid: int) -> bool:

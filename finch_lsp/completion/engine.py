@@ -76,8 +76,15 @@ class InferenceEngine:
         self._running: _Task | None = None
         self._cv = threading.Condition()
         self._closed = False
+        self.recent: collections.deque[dict] = collections.deque(maxlen=8)  # last generations, for status
         self._thread = threading.Thread(target=self._work, name="finch-inference", daemon=True)
         self._thread.start()
+
+    @property
+    def running_key(self) -> str | None:
+        """The key of the task running now (a document uri for completions)."""
+        task = self._running
+        return task.key if task is not None else None
 
     # -- submitting -------------------------------------------------------------------------
     def submit(self, fn: Callable[[], Any], key: str | None = None, cancel: threading.Event | None = None) -> Future:
@@ -96,7 +103,7 @@ class InferenceEngine:
     def _supersede(self, key: str) -> None:
         for old in [t for t in self._queue if t.key == key]:
             self._queue.remove(old)
-            old.future.set_result(None)
+            _resolve(old.future, None)
         if self._running is not None and self._running.key == key and self._running.cancel is not None:
             self._running.cancel.set()
 
@@ -138,9 +145,9 @@ class InferenceEngine:
                 task = self._running = self._queue.popleft()
             if task.future.set_running_or_notify_cancel():
                 try:
-                    task.future.set_result(task.fn())
+                    _resolve(task.future, task.fn())
                 except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
-                    task.future.set_exception(exc)
+                    _resolve(task.future, exc=exc)
             with self._cv:
                 self._running = None
 
@@ -158,18 +165,30 @@ class InferenceEngine:
             single_line=request.single_line,
             min_new_tokens=request.min_new_tokens,
         )
-        return CompletionOutput(out.text, prompt, out.tokens, time.perf_counter() - started, out.cancelled)
+        seconds = time.perf_counter() - started
+        self.recent.append({"key": request.key, "tokens": out.tokens, "cancelled": out.cancelled, "seconds": round(seconds, 4)})
+        return CompletionOutput(out.text, prompt, out.tokens, seconds, out.cancelled)
 
     def close(self) -> None:
         """Stop the worker: queued tasks resolve to None; a running generation is cancelled."""
         with self._cv:
             self._closed = True
             for task in self._queue:
-                task.future.set_result(None)
+                _resolve(task.future, None)
             self._queue.clear()
             if self._running is not None and self._running.cancel is not None:
                 self._running.cancel.set()
             self._cv.notify_all()
+
+
+def _resolve(future: Future, result: Any = None, exc: BaseException | None = None) -> None:
+    """Settle ``future`` unless its requester already cancelled it."""
+    if future.done():
+        return
+    try:
+        future.set_exception(exc) if exc is not None else future.set_result(result)
+    except Exception:  # noqa: BLE001 - cancelled between the check and the set
+        pass
 
 
 def build_model_prompt(loaded, request: CompletionRequest) -> tuple[Prompt, str]:
