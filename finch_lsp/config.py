@@ -24,6 +24,7 @@ class CompletionConfig(msgspec.Struct, rename="camel", forbid_unknown_fields=Fal
     """How completions are generated and shaped."""
 
     max_new_tokens: Annotated[int, _doc("Most tokens generated for one completion.", ge=1, le=512)] = 64
+    min_new_tokens: Annotated[int, _doc("Fewest tokens generated (stop tokens ignored until then); 0 outside benchmarks.", ge=0, le=512)] = 0
     prompt_tokens: Annotated[int, _doc("Token budget of the prompt (prefix, suffix and other open files).", ge=64, le=32768)] = 1536
     multiline: Annotated[
         Literal["auto", "always", "never"],

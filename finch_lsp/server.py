@@ -175,11 +175,14 @@ class FinchLanguageServer(LanguageServer):
         progress.start()
 
         def loader():
-            from finch_lsp.completion.generate import token_index
+            from finch_lsp.completion.generate import token_index, warm_up
 
             loaded = load_model(name, device, on_progress=progress.report)
             progress.report("indexing the vocabulary for token healing")
             token_index(loaded.tokenizer)
+            if loaded.device == "cuda":
+                progress.report("compiling for the GPU (about a minute, once per start)")
+                warm_up(loaded)
             return loaded
 
         def done():

@@ -151,7 +151,8 @@ def generate(
         text = tok.decode(new_ids, skip_special_tokens=True)[len(removed):]
         return "\n" in text.lstrip("\n") if text.strip() else False
 
-    stopping = StoppingCriteriaList([_stopping(cancel, newline_done if single_line else None, prompt_len)])
+    stop_at_newline = newline_done if single_line and min_new_tokens < max_new_tokens else None
+    stopping = StoppingCriteriaList([_stopping(cancel, stop_at_newline, prompt_len)])
     kwargs = {"cache_implementation": "static"} if loaded.device == "cuda" else {}
     with torch.inference_mode():
         out = loaded.model.generate(
@@ -171,3 +172,8 @@ def generate(
     text = tok.decode(new, skip_special_tokens=True)
     text = text[len(removed):] if removed and text.startswith(removed) else text
     return Generated(text, len(new), cancelled=cancel.is_set())
+
+
+def warm_up(loaded: "LoadedModel") -> None:
+    """One short generation so the first completion does not pay for lazy set-up (GPU compilation)."""
+    generate(loaded, "def main():\n    ", "", 8, min_new_tokens=8)

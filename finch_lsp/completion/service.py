@@ -64,6 +64,7 @@ class CompletionService:
             others=self._other_files(uri),
             single_line=not allows_multiline(cursor, config.multiline),
             max_new_tokens=config.max_new_tokens,
+            min_new_tokens=min(config.min_new_tokens, config.max_new_tokens),
             prompt_tokens=config.prompt_tokens,
         )
         return request, offset, doc.version

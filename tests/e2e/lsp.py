@@ -152,6 +152,32 @@ class RawClient:
         with self._cv:
             return [m for m in self.messages if m.get("id") == id_ and ("result" in m or "error" in m)]
 
+    def initialize(self, settings: dict, capabilities: dict | None = None) -> dict:
+        result = self.request("init", "initialize", {"processId": None, "capabilities": capabilities or {}, "initializationOptions": {"finch": settings}})
+        self.send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+        return result
+
+    def status(self) -> dict:
+        self._status_calls = getattr(self, "_status_calls", 0) + 1
+        return self.request(f"status-{self._status_calls}", "workspace/executeCommand", {"command": "finch.status"})["result"]
+
+    def wait_ready(self, timeout: float = 180) -> dict:
+        deadline = time.monotonic() + timeout
+        while (status := self.status())["model"]["state"] == "loading":
+            if time.monotonic() > deadline:
+                raise TimeoutError("the model did not load in time")
+            time.sleep(0.1)
+        return status
+
+    def open(self, uri: str, text: str, version: int = 1) -> None:
+        doc = {"uri": uri, "languageId": "python", "version": version, "text": text}
+        self.send({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": doc}})
+
+    @staticmethod
+    def inline_request(id_, uri: str, line: int, character: int) -> dict:
+        params = {"textDocument": {"uri": uri}, "position": {"line": line, "character": character}, "context": {"triggerKind": 1}}
+        return {"jsonrpc": "2.0", "id": id_, "method": "textDocument/inlineCompletion", "params": params}
+
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()

@@ -87,27 +87,26 @@ async def test_inline_client_gets_no_duplicate_menu_items(tiny):
     assert list(result.items) == []
 
 
-async def test_cancel_stops_generation_within_a_step(tmp_path):
-    client, _ = await start(tmp_path, {"model": "tiny-qwen2", "completion": {"maxNewTokens": 512, "multiline": "always"}})
+def test_cancel_stops_generation_within_a_step(tmp_path):
+    raw = RawClient(tmp_path)
     try:
-        await wait_ready(client)
-        uri = "file:///w/long.py"
-        open_doc(client, uri, SOURCE)
-        task = asyncio.ensure_future(inline(client, uri, *end_of(SOURCE)))
-        while (await command(client, "finch.status"))["engine"]["running"] != uri:
-            await asyncio.sleep(0.02)
-        task.cancel()  # the client sends $/cancelRequest
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        while (status := await command(client, "finch.status"))["engine"]["running"] == uri:
-            await asyncio.sleep(0.02)
+        raw.initialize({"model": "tiny-qwen2", "completion": {"maxNewTokens": 512, "multiline": "always"}})
+        raw.wait_ready()
+        raw.open("file:///w/long.py", SOURCE)
+        raw.send(raw.inline_request(5, "file:///w/long.py", *end_of(SOURCE)))
+        while raw.status()["engine"]["running"] != "file:///w/long.py":
+            time.sleep(0.02)
+        raw.send({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": 5}})
+        assert raw.response(5)["error"]["code"] == -32800  # RequestCancelled
+        while (status := raw.status())["engine"]["running"] is not None:
+            time.sleep(0.02)
         last = status["engine"]["recent"][-1]
         assert last["cancelled"] and last["tokens"] < 512
-        follow = await inline(client, uri, *end_of(SOURCE))  # the worker is free again
-        assert follow is not None
+        assert len(raw.responses_to(5)) == 1
+        raw.send(raw.inline_request(6, "file:///w/long.py", *end_of(SOURCE)))
+        assert "result" in raw.response(6, timeout=120)  # the worker is free again
     finally:
-        await client.shutdown_session()
-        await client.stop()
+        raw.close()
 
 
 async def test_newer_request_supersedes_and_stale_edit_yields_empty(tmp_path):
