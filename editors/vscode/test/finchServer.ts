@@ -58,11 +58,13 @@ export class FinchServer {
     new StreamMessageWriter(this.process.stdin!),
   );
   private readonly ended = processEnd(this.process);
+  private readonly messageWaiters = new Set<(message: ShowMessageParams) => void>();
   private stderr = "";
 
   private constructor() {
     this.process.stderr!.on("data", (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-8000)));
-    answerServerRequests(this.connection, this.messages);
+    answerServerRequests(this.connection);
+    this.connection.onNotification(ShowMessageNotification.type, (message) => this.onShowMessage(message));
     this.connection.listen();
   }
 
@@ -72,6 +74,21 @@ export class FinchServer {
     const result = await server.request(initializeRequest(initializationOptions), 60_000, "initialize");
     await server.connection.sendNotification(InitializedNotification.type, {});
     return { server, result };
+  }
+
+  /** The first window/showMessage from now on that `matches`; fails after `timeoutMs`. */
+  nextMessage(matches: (message: ShowMessageParams) => boolean, timeoutMs: number): Promise<ShowMessageParams> {
+    let waiter: (message: ShowMessageParams) => void = () => undefined;
+    const shown = new Promise<ShowMessageParams>((done) => {
+      waiter = (message) => matches(message) && done(message);
+      this.messageWaiters.add(waiter);
+    });
+    return withTimeout(shown, timeoutMs, "window/showMessage").finally(() => this.messageWaiters.delete(waiter));
+  }
+
+  private onShowMessage(message: ShowMessageParams): void {
+    this.messages.push(message);
+    this.messageWaiters.forEach((waiter) => waiter(message));
   }
 
   /** `workspace/executeCommand`; rejects with the server's ResponseError. */
@@ -172,15 +189,12 @@ function processEnd(child: ChildProcess): Promise<never> {
 }
 
 /** The requests a VS Code client answers for the server (progress tokens, registrations, settings). */
-function answerServerRequests(connection: MessageConnection, messages: ShowMessageParams[]): void {
+function answerServerRequests(connection: MessageConnection): void {
   connection.onRequest(WorkDoneProgressCreateRequest.type, () => undefined);
   connection.onRequest(RegistrationRequest.type, () => undefined);
   connection.onRequest(UnregistrationRequest.type, () => undefined);
   connection.onRequest(ShowMessageRequest.type, () => null);
   connection.onRequest(ConfigurationRequest.type, (params) => params.items.map(() => null));
-  connection.onNotification(ShowMessageNotification.type, (params) => {
-    messages.push(params);
-  });
   connection.onNotification(LogMessageNotification.type, () => undefined);
 }
 

@@ -55,6 +55,12 @@ describe("finch-lsp over stdio, driven as VS Code drives it", { timeout: 600_000
     assert.equal(status.model.name, "tiny-qwen2");
   });
 
+  it("names a bad setting in window/showMessage and keeps running", async () => {
+    const warned = server.nextMessage((m) => m.message.includes("multiline"), 10_000);
+    await server.changeSettings({ model: "tiny-qwen2", completion: { multiline: "sometimes" } });
+    assert.ok((await warned).type <= MessageType.Warning);
+  });
+
   it("takes the extension's default settings without a warning", async () => {
     const shown = server.messages.length;
     await server.changeSettings(serverSettings((key) => settingDefault(key, { model: "tiny-qwen2" })));
