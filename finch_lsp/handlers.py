@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from lsprotocol import types
@@ -24,10 +25,12 @@ def register(server: FinchLanguageServer) -> None:
 def _lifecycle(server: FinchLanguageServer) -> None:
     @server.feature(types.INITIALIZE)
     def initialize(ls: FinchLanguageServer, params: types.InitializeParams) -> None:
+        ls.loop = asyncio.get_running_loop()
         options = params.initialization_options
         if isinstance(options, dict) and options.get("workspaceTrusted") is False:
             ls.workspace_trusted = False
         ls.apply_settings(options)
+        ls.start_learning()
         ls.watch_parent(params.process_id)
 
     @server.feature(types.INITIALIZED)
@@ -80,6 +83,8 @@ def track_changes(ls: FinchLanguageServer, params: types.DidChangeTextDocumentPa
             text = text[:start] + change.text + text[end:]
             ls.suggestions.on_change(uri, start, end, change.text, text)
     ls.previous_text[uri] = doc.source
+    if ls.learning is not None and ls.learning.feedback.pending():
+        ls.learning.feedback.resolve_from_edits()
 
 
 def _completion(server: FinchLanguageServer) -> None:
@@ -109,6 +114,62 @@ def _commands(server: FinchLanguageServer) -> None:
     @server.command(protocol.STATUS)
     def status(ls: FinchLanguageServer, *args) -> dict:
         return ls.status()
+
+    @server.command(protocol.FEEDBACK)
+    def feedback(ls: FinchLanguageServer, *args) -> dict:
+        usage = '[{"rating": "critical"|"medium"|"good", "note"?: str, "suggestionId"?: str, "correction"?: str}]'
+        (fb,) = _convert(args, tuple[protocol.FeedbackArgs], protocol.FEEDBACK, usage)
+        return _learning_call(ls, ls.learning.record_feedback, fb)
+
+    for rating in protocol.RATINGS:
+        _rating_command(server, rating)
+
+    @server.command(protocol.TRAIN)
+    def train(ls: FinchLanguageServer, *args) -> dict:
+        _convert(args, tuple[()], protocol.TRAIN, "[] (no arguments)")
+        return _learning_call(ls, ls.learning.start_training)
+
+    @server.command(protocol.ADAPTERS_LIST)
+    def adapters_list(ls: FinchLanguageServer, *args) -> list:
+        _convert(args, tuple[()], protocol.ADAPTERS_LIST, "[] (no arguments)")
+        return _learning_call(ls, ls.learning.list_adapters)
+
+    @server.command(protocol.ADAPTERS_USE)
+    async def adapters_use(ls: FinchLanguageServer, *args) -> dict:
+        (version,) = _convert(args, tuple[int | None], protocol.ADAPTERS_USE, "[version] (an integer from finch.adapters.list, or null for the base model)")
+        return await asyncio.wrap_future(_learning_call(ls, ls.learning.use, version))
+
+    @server.command(protocol.ADAPTERS_ROLLBACK)
+    async def adapters_rollback(ls: FinchLanguageServer, *args) -> dict:
+        _convert(args, tuple[()], protocol.ADAPTERS_ROLLBACK, "[] (no arguments)")
+        return await asyncio.wrap_future(_learning_call(ls, ls.learning.rollback))
+
+    @server.command(protocol.ADAPTERS_DELETE)
+    def adapters_delete(ls: FinchLanguageServer, *args) -> dict:
+        (version,) = _convert(args, tuple[int], protocol.ADAPTERS_DELETE, "[version] (an integer from finch.adapters.list)")
+        return _learning_call(ls, ls.learning.delete, version)
+
+
+def _rating_command(server: FinchLanguageServer, rating: str) -> None:
+    name = f"{protocol.FEEDBACK}.{rating}"
+
+    @server.command(name)
+    def rate(ls: FinchLanguageServer, *args) -> dict:
+        note = _convert(args, tuple[str | None, ...], name, "[note?] (an optional string)")
+        if len(note) > 1:
+            raise invalid_params(ValueError(f"{name}: expected at most one argument (a note), got {len(note)}"))
+        fb = protocol.FeedbackArgs(rating=rating, note=note[0] if note else None)
+        return _learning_call(ls, ls.learning.record_feedback, fb)
+
+
+def _learning_call(ls: FinchLanguageServer, fn, *args):
+    """Call into the learning loop; its InvalidArguments become InvalidParams with the message."""
+    if ls.learning is None:
+        raise invalid_params(ValueError("the server is not initialized yet"))
+    try:
+        return fn(*args)
+    except protocol.InvalidArguments as exc:
+        raise invalid_params(exc) from None
 
 
 def _convert(args, shape, command: str, usage: str):

@@ -99,6 +99,8 @@ class FinchLanguageServer(LanguageServer):
         self.model_reason = ""
         self.loop: asyncio.AbstractEventLoop | None = None
         self.workspace_trusted = True
+        self.learning = None  # LearningLoop, once initialize has named the data dir
+        self.teacher = None
         self._closers: list[Callable[[], None]] = []
         self.model_ready_hooks: list[Callable[[], None]] = []
         self.previous_text: dict[str, str] = {}
@@ -153,8 +155,23 @@ class FinchLanguageServer(LanguageServer):
     def apply_settings(self, raw: Any, base: FinchConfig | None = None) -> None:
         config, problems = parse_settings(raw, base)
         self.config = config
+        if self.learning is not None:
+            self.learning.feedback.config = config
         for problem in problems:
             self.show(f"setting {problem}", types.MessageType.Warning)
+
+    def start_learning(self) -> None:
+        """The learning loop over the data dir: --data-dir, else the dataDir setting, else FINCH_DATA_DIR/the default."""
+        from finch_lsp.learning.loop import LearningLoop
+        from finch_lsp.paths import data_dir
+
+        self.learning = LearningLoop(self, data_dir(self.options.data_dir or self.config.data_dir))
+
+    def ask_teacher_for_correction(self, example) -> None:
+        """A pending critical/medium example: ask the teacher (when on) in the background."""
+        if self.teacher is None or not self.teacher.enabled:
+            return
+        self.teacher.request_correction(example)
 
     def requested_model(self) -> tuple[str, str]:
         """(model name, device) with the command line and FINCH_MODEL over editor settings."""
@@ -178,6 +195,9 @@ class FinchLanguageServer(LanguageServer):
             from finch_lsp.completion.generate import token_index, warm_up
 
             loaded = load_model(name, device, on_progress=progress.report)
+            if self.learning is not None:
+                progress.report("loading the current adapter")
+                self.learning.on_model_ready(loaded)
             progress.report("indexing the vocabulary for token healing")
             token_index(loaded.tokenizer)
             if loaded.device == "cuda":
@@ -199,7 +219,9 @@ class FinchLanguageServer(LanguageServer):
 
     def status(self) -> dict[str, Any]:
         loaded = self.engine.loaded
+        learning = self.learning.status() if self.learning is not None else {}
         return {
+            **learning,
             "model": {
                 "name": self.model_name,
                 "device": loaded.device if loaded is not None else None,

@@ -202,13 +202,11 @@ def build_model_prompt(loaded, request: CompletionRequest) -> tuple[Prompt, str]
     if loaded.fim is None:
         prompt = prefix_prompt(request.prefix, budget, count)
         kept, removed = heal_split(tokenizer, prompt.prefix)
-        return Prompt(kept, kept, "", (), fim=False), removed
+        return Prompt(kept, kept, "", (), fim=False, full=prompt.text), removed
     prompt = fim_prompt(
         request.prefix, request.suffix, loaded.fim, budget, count,
         path=request.path, others=request.others,
     )
     kept, removed = heal_split(tokenizer, prompt.prefix)
-    if removed:
-        text = render_fim(loaded.fim, kept, prompt.suffix, prompt.header)
-        prompt = Prompt(text, kept, prompt.suffix, prompt.files, fim=True, header=prompt.header)
-    return prompt, removed
+    text = render_fim(loaded.fim, kept, prompt.suffix, prompt.header) if removed else prompt.text
+    return Prompt(text, kept, prompt.suffix, prompt.files, fim=True, header=prompt.header, full=prompt.text), removed

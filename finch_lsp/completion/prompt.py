@@ -47,6 +47,7 @@ class Prompt:
     files: tuple[str, ...] = field(default_factory=tuple)
     fim: bool = False
     header: str = ""  # repo-level context before the FIM part
+    full: str = ""  # the text before token healing: what training pairs with a target
 
 
 def render_fim(markers: FimMarkers, prefix: str, suffix: str, header: str = "") -> str:

@@ -99,7 +99,7 @@ class CompletionService:
                 id=self.server.suggestions.new_id(), uri=uri, version=version,
                 prefix=request.prefix, suffix=request.suffix, text=text,
                 model=self.server.model_name, adapter_version=self.server.engine.adapter_version,
-                prompt=output.prompt.text, language=doc.language_id,
+                prompt=output.prompt.full or output.prompt.text, language=doc.language_id,
             )
         )
         return Shown(suggestion, offset)
