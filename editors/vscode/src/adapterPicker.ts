@@ -1,16 +1,17 @@
 /**
- * "Finch: Manage adapters": pick a version from `finch.adapters.list`, then use it, roll back
- * to the previous good version, or delete it.
+ * "Finch: Manage adapters": pick a version from `finch.adapters.list` (or the base model), then
+ * use it, roll back to the previous good version, or delete it.
  */
 
 import * as vscode from "vscode";
 import { FinchClient } from "./finchClient";
-import { adapterItem, resultMessage } from "./messages";
+import { adapterItem, adapterResultMessage } from "./messages";
 import { AdapterInfo, ServerCommand, ServerCommandName } from "./protocol";
 
 interface AdapterAction extends vscode.QuickPickItem {
   command: ServerCommandName;
   args: unknown[];
+  confirm?: string;
 }
 
 /** Runs the whole pick-then-act flow; does nothing when the user cancels a step. */
@@ -22,25 +23,32 @@ export async function manageAdapters(client: FinchClient): Promise<void> {
     );
     return;
   }
-  const adapter = await pickAdapter(adapters);
-  const action = adapter && (await pickAction(adapter));
-  if (!action || !(await confirm(action, adapter))) {
+  const action = await pickAction(adapters);
+  if (!action || !(await confirmed(action))) {
     return;
   }
   const result = await client.execute<unknown>(action.command, action.args);
-  void vscode.window.showInformationMessage(`Finch: ${resultMessage(result)}`);
+  void vscode.window.showInformationMessage(`Finch: ${adapterResultMessage(result)}`);
 }
 
-async function pickAdapter(adapters: AdapterInfo[]): Promise<AdapterInfo | undefined> {
-  const items = adapters.map((adapter) => ({ ...adapterItem(adapter), adapter }));
+async function pickAction(adapters: AdapterInfo[]): Promise<AdapterAction | undefined> {
+  const baseModel = { label: "Base model", description: "no adapter", adapter: undefined };
+  const items = [...adapters.map((adapter) => ({ ...adapterItem(adapter), adapter })), baseModel];
   const picked = await vscode.window.showQuickPick(items, {
     title: "Finch: adapters",
     placeHolder: "Pick an adapter version",
   });
-  return picked?.adapter;
+  if (!picked) {
+    return undefined;
+  }
+  return picked.adapter ? pickAdapterAction(picked.adapter) : useBaseModel();
 }
 
-function pickAction(adapter: AdapterInfo): Thenable<AdapterAction | undefined> {
+function useBaseModel(): AdapterAction {
+  return { label: "Use the base model", command: ServerCommand.adaptersUse, args: [null] };
+}
+
+function pickAdapterAction(adapter: AdapterInfo): Thenable<AdapterAction | undefined> {
   return vscode.window.showQuickPick(adapterActions(adapter), {
     title: `Finch: adapter v${adapter.version}`,
     placeHolder: adapter.active ? "This version is active" : "What to do with this version",
@@ -62,18 +70,15 @@ function adapterActions(adapter: AdapterInfo): AdapterAction[] {
     label: `Delete v${adapter.version}`,
     command: ServerCommand.adaptersDelete,
     args: [adapter.version],
+    confirm: `Delete adapter v${adapter.version}? Its files are removed.`,
   };
   return adapter.active ? [rollback] : [use, rollback, remove];
 }
 
-async function confirm(action: AdapterAction, adapter: AdapterInfo): Promise<boolean> {
-  if (action.command !== ServerCommand.adaptersDelete) {
+async function confirmed(action: AdapterAction): Promise<boolean> {
+  if (!action.confirm) {
     return true;
   }
-  const answer = await vscode.window.showWarningMessage(
-    `Delete adapter v${adapter.version}? Its files are removed.`,
-    { modal: true },
-    "Delete",
-  );
+  const answer = await vscode.window.showWarningMessage(action.confirm, { modal: true }, "Delete");
   return answer === "Delete";
 }

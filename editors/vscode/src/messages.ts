@@ -26,7 +26,7 @@ function trainingOutlook(result: FeedbackResult, trigger: TrainingTrigger): stri
     return "no training in an untrusted workspace";
   }
   if (!trigger.autoTrain) {
-    return `${result.bufferSize} examples buffered, automatic training off`;
+    return `${examples(result.bufferSize)} buffered, automatic training off`;
   }
   return `${Math.min(result.bufferSize, trigger.threshold)}/${trigger.threshold} until training`;
 }
@@ -80,8 +80,8 @@ export function statusLines(status: FinchStatus): string[] {
     lines.push(`Adapter: ${adapterLine(status.adapter)}`);
   }
   if (status.buffer) {
-    const { examples, weighted, pending } = status.buffer;
-    lines.push(`Feedback buffer: ${examples} examples, weighted ${weighted}, ${pending} pending`);
+    const { weighted, pending } = status.buffer;
+    lines.push(`Feedback buffer: ${examples(status.buffer.examples)}, weighted ${weighted}, ${pending} pending`);
   }
   if (status.training) {
     lines.push(`Training: ${trainingLine(status.training)}`);
@@ -102,7 +102,7 @@ function adapterLine(adapter: NonNullable<FinchStatus["adapter"]>): string {
     return "none (base model)";
   }
   const details = [
-    adapter.examples !== undefined ? `${adapter.examples} examples` : "",
+    typeof adapter.examples === "number" ? examples(adapter.examples) : "",
     typeof adapter.finalLoss === "number" ? `final loss ${formatLoss(adapter.finalLoss)}` : "",
   ].filter(Boolean);
   return details.length ? `v${adapter.version} (${details.join(", ")})` : `v${adapter.version}`;
@@ -118,6 +118,11 @@ function trainingLine(training: NonNullable<FinchStatus["training"]>): string {
   return training.state;
 }
 
+/** "1 example", "7 examples". */
+function examples(count: number): string {
+  return `${count} example${count === 1 ? "" : "s"}`;
+}
+
 function formatLoss(loss: number): string {
   return loss.toFixed(3);
 }
@@ -125,7 +130,7 @@ function formatLoss(loss: number): string {
 /** Quick pick label, description and detail of one adapter version. */
 export function adapterItem(adapter: AdapterInfo): { label: string; description: string; detail: string } {
   const details = [
-    `${adapter.examples} examples`,
+    examples(adapter.examples),
     typeof adapter.finalLoss === "number" ? `final loss ${formatLoss(adapter.finalLoss)}` : "",
     evaluationText(adapter.evaluation),
   ].filter(Boolean);
@@ -140,16 +145,25 @@ function evaluationText(evaluation: unknown): string {
   if (evaluation === null || evaluation === undefined) {
     return "";
   }
+  if (typeof evaluation === "object" && "passed" in evaluation) {
+    const { passed, reasons } = evaluation as { passed: unknown; reasons?: unknown };
+    const why = Array.isArray(reasons) && reasons.length ? `: ${reasons.join("; ")}` : "";
+    return passed ? "passed evaluation" : `failed evaluation${why}`;
+  }
   return `evaluation ${typeof evaluation === "object" ? JSON.stringify(evaluation) : String(evaluation)}`;
 }
 
-/** A command result the protocol does not shape (adapter switches): its message, else its JSON. */
-export function resultMessage(result: unknown): string {
-  if (typeof result === "string") {
-    return result;
+/** Result of `finch.adapters.use`, `.rollback` (`{active}`) or `.delete` (`{deleted}`), in words. */
+export function adapterResultMessage(result: unknown): string {
+  const fields = (result ?? {}) as { active?: number | null; deleted?: number; message?: string };
+  if (typeof fields.message === "string") {
+    return fields.message;
   }
-  if (result && typeof result === "object" && typeof (result as { message?: unknown }).message === "string") {
-    return (result as { message: string }).message;
+  if ("active" in fields) {
+    return fields.active === null || fields.active === undefined ? "now using the base model" : `now using adapter v${fields.active}`;
+  }
+  if (typeof fields.deleted === "number") {
+    return `deleted adapter v${fields.deleted}`;
   }
   return JSON.stringify(result);
 }

@@ -15,6 +15,10 @@ import {
   InitializeRequest,
   InitializeResult,
   InitializedNotification,
+  ProgressToken,
+  WorkDoneProgressBegin,
+  WorkDoneProgressEnd,
+  WorkDoneProgressReport,
   InlineCompletionItem,
   InlineCompletionList,
   InlineCompletionRequest,
@@ -36,6 +40,12 @@ import { MessageConnection, ResponseError, StreamMessageReader, StreamMessageWri
 import vscodeCapabilities from "./fixtures/vscodeClientCapabilities.json";
 import { FinchStatus, ServerCommand, ServerCommandName, isModelReady } from "../src/protocol";
 
+/** One `$/progress` notification of work-done progress. */
+export interface WorkDoneProgress {
+  token: ProgressToken;
+  value: WorkDoneProgressBegin | WorkDoneProgressReport | WorkDoneProgressEnd;
+}
+
 /** Longest wait for one answer: a completion on 2 busy CPU cores, a status while training starts. */
 const REQUEST_TIMEOUT_MS = 60_000;
 
@@ -48,9 +58,32 @@ export function serverCommand(): string {
   return process.env.FINCH_LSP_COMMAND || (existsSync(venvServer) ? venvServer : "finch-lsp");
 }
 
+/** Notifications of one kind, in order, with a way to await the next one that matches. */
+export class Received<T> {
+  readonly all: T[] = [];
+  private readonly waiters = new Set<(item: T) => void>();
+
+  constructor(private readonly what: string) {}
+
+  add(item: T): void {
+    this.all.push(item);
+    this.waiters.forEach((waiter) => waiter(item));
+  }
+
+  /** The first item from now on that `matches`; fails after `timeoutMs`. */
+  next(matches: (item: T) => boolean, timeoutMs: number): Promise<T> {
+    let waiter: (item: T) => void = () => undefined;
+    const arrived = new Promise<T>((done) => {
+      waiter = (item) => matches(item) && done(item);
+      this.waiters.add(waiter);
+    });
+    return withTimeout(arrived, timeoutMs, this.what).finally(() => this.waiters.delete(waiter));
+  }
+}
+
 export class FinchServer {
-  /** Every window/showMessage the server sent, in order. */
-  readonly messages: ShowMessageParams[] = [];
+  readonly messages = new Received<ShowMessageParams>("window/showMessage");
+  readonly progress = new Received<WorkDoneProgress>("$/progress");
   readonly dataDir = mkdtempSync(join(tmpdir(), "finch-vscode-test-"));
   private readonly process = spawnServer(this.dataDir);
   private readonly connection = createMessageConnection(
@@ -58,13 +91,13 @@ export class FinchServer {
     new StreamMessageWriter(this.process.stdin!),
   );
   private readonly ended = processEnd(this.process);
-  private readonly messageWaiters = new Set<(message: ShowMessageParams) => void>();
   private stderr = "";
 
   private constructor() {
     this.process.stderr!.on("data", (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-8000)));
     answerServerRequests(this.connection);
-    this.connection.onNotification(ShowMessageNotification.type, (message) => this.onShowMessage(message));
+    this.connection.onNotification(ShowMessageNotification.type, (message) => this.messages.add(message));
+    this.connection.onUnhandledProgress((params) => this.progress.add(params as WorkDoneProgress));
     this.connection.listen();
   }
 
@@ -74,21 +107,6 @@ export class FinchServer {
     const result = await server.request(initializeRequest(initializationOptions), 60_000, "initialize");
     await server.connection.sendNotification(InitializedNotification.type, {});
     return { server, result };
-  }
-
-  /** The first window/showMessage from now on that `matches`; fails after `timeoutMs`. */
-  nextMessage(matches: (message: ShowMessageParams) => boolean, timeoutMs: number): Promise<ShowMessageParams> {
-    let waiter: (message: ShowMessageParams) => void = () => undefined;
-    const shown = new Promise<ShowMessageParams>((done) => {
-      waiter = (message) => matches(message) && done(message);
-      this.messageWaiters.add(waiter);
-    });
-    return withTimeout(shown, timeoutMs, "window/showMessage").finally(() => this.messageWaiters.delete(waiter));
-  }
-
-  private onShowMessage(message: ShowMessageParams): void {
-    this.messages.push(message);
-    this.messageWaiters.forEach((waiter) => waiter(message));
   }
 
   /** `workspace/executeCommand`; rejects with the server's ResponseError. */

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { feedbackArguments } from "../src/commands";
-import { adapterItem, feedbackMessage, progressText, resultMessage, statusBarText, statusLines, trainMessage } from "../src/messages";
+import { adapterItem, adapterResultMessage, feedbackMessage, progressText, statusBarText, statusLines, trainMessage } from "../src/messages";
 import { FeedbackResult, FinchStatus, isModelReady } from "../src/protocol";
 import { SETTINGS, getPath, serverSettings, withWorkspaceTrust } from "../src/settings";
 
@@ -134,8 +134,22 @@ describe("messages", () => {
     });
   });
 
-  it("unshaped results: their message, else their JSON", () => {
-    assert.equal(resultMessage({ message: "now using v2" }), "now using v2");
-    assert.equal(resultMessage({ active: 2 }), '{"active":2}');
+  it("adapter evaluation in words", () => {
+    const failed = { passed: false, reasons: ["it reproduces only 0 of 1 corrections"] };
+    const base = { version: 1, createdAt: "", examples: 1, finalLoss: null, active: false };
+    assert.equal(adapterItem({ ...base, evaluation: failed }).detail, "1 example, failed evaluation: it reproduces only 0 of 1 corrections");
+    assert.equal(adapterItem({ ...base, evaluation: { passed: true } }).detail, "1 example, passed evaluation");
   });
+
+  for (const [result, expected] of [
+    [{ active: 2, adapters: 3 }, "now using adapter v2"],
+    [{ active: null, adapters: 0 }, "now using the base model"],
+    [{ deleted: 4 }, "deleted adapter v4"],
+    [{ message: "switched" }, "switched"],
+    [{ other: 1 }, '{"other":1}'],
+  ] as const) {
+    it(`adapter result ${JSON.stringify(result)}`, () => {
+      assert.equal(adapterResultMessage(result), expected);
+    });
+  }
 });

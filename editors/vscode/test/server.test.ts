@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { InitializeResult, InlineCompletionItem, MessageType, ResponseError } from "vscode-languageserver-protocol";
 import { FEEDBACK_COMMANDS, feedbackArguments } from "../src/commands";
-import { feedbackMessage, statusLines, trainMessage } from "../src/messages";
+import { adapterItem, adapterResultMessage, feedbackMessage, statusLines, trainMessage } from "../src/messages";
 import {
   AdapterInfo,
   FeedbackResult,
@@ -56,16 +56,16 @@ describe("finch-lsp over stdio, driven as VS Code drives it", { timeout: 600_000
   });
 
   it("names a bad setting in window/showMessage and keeps running", async () => {
-    const warned = server.nextMessage((m) => m.message.includes("multiline"), 10_000);
+    const warned = server.messages.next((m) => m.message.includes("multiline"), 10_000);
     await server.changeSettings({ model: "tiny-qwen2", completion: { multiline: "sometimes" } });
     assert.ok((await warned).type <= MessageType.Warning);
   });
 
   it("takes the extension's default settings without a warning", async () => {
-    const shown = server.messages.length;
+    const shown = server.messages.all.length;
     await server.changeSettings(serverSettings((key) => settingDefault(key, { model: "tiny-qwen2" })));
     await server.execute(ServerCommand.status, []);
-    const warnings = server.messages.slice(shown).filter((m) => m.type <= MessageType.Warning);
+    const warnings = server.messages.all.slice(shown).filter((m) => m.type <= MessageType.Warning);
     assert.deepEqual(warnings, []);
   });
 
@@ -114,20 +114,38 @@ describe("finch-lsp over stdio, driven as VS Code drives it", { timeout: 600_000
     assert.ok(!statusLines(status).join("\n").includes("undefined"), statusLines(status).join("\n"));
   });
 
-  it("answers finch.train with started, or a reason", async () => {
+  it("trains with finch.train, reporting $/progress begin, percentages and end", { timeout: 300_000 }, async () => {
+    const begun = server.progress.next((p) => p.value.kind === "begin" && /train/i.test(p.value.title), 30_000);
     const result = await server.execute<TrainResult>(ServerCommand.train, []);
-    assert.equal(typeof result.started, "boolean");
-    assert.ok(result.started || typeof result.reason === "string", JSON.stringify(result));
-    assert.ok(trainMessage(result).length > 0);
+    assert.equal(result.started, true, trainMessage(result));
+    const { token } = await begun;
+    await server.progress.next((p) => p.token === token && p.value.kind === "end", 240_000);
+    const reports = server.progress.all.filter((p) => p.token === token && p.value.kind === "report");
+    assert.ok(reports.some((p) => "percentage" in p.value && typeof p.value.percentage === "number" && p.value.message));
+    const status = await server.execute<FinchStatus>(ServerCommand.status, []);
+    assert.notEqual(status.training?.state, "running");
   });
 
-  it("lists adapters with finch.adapters.list", async () => {
+  it("lists, uses, rolls back and deletes adapters as 'Finch: Manage adapters' does", async () => {
     const adapters = await server.execute<AdapterInfo[]>(ServerCommand.adaptersList, []);
-    assert.ok(Array.isArray(adapters));
+    assert.ok(adapters.length >= 1, "training made no adapter version");
     for (const adapter of adapters) {
       assert.equal(typeof adapter.version, "number");
       assert.equal(typeof adapter.active, "boolean");
+      assert.doesNotMatch(JSON.stringify(adapterItem(adapter)), /undefined|\[object/);
     }
+    const version = adapters[0].version;
+    const used = await server.execute(ServerCommand.adaptersUse, [version]);
+    assert.equal(adapterResultMessage(used), `now using adapter v${version}`);
+    await assertInvalidParams(server.execute(ServerCommand.adaptersDelete, [version]), /active/i);
+    const rolledBack = await server.execute<{ active: number | null }>(ServerCommand.adaptersRollback, []);
+    assert.notEqual(rolledBack.active, version);
+    const deleted = await server.execute(ServerCommand.adaptersDelete, [version]);
+    assert.equal(adapterResultMessage(deleted), `deleted adapter v${version}`);
+    const left = await server.execute<AdapterInfo[]>(ServerCommand.adaptersList, []);
+    assert.ok(!left.some((adapter) => adapter.version === version));
+    const base = await server.execute(ServerCommand.adaptersUse, [null]);
+    assert.equal(adapterResultMessage(base), "now using the base model");
   });
 
   it("rejects an unknown suggestion id or a bad rating with InvalidParams and records nothing", async () => {
