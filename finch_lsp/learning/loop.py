@@ -224,8 +224,10 @@ class LearningLoop:
         version = self.server.engine.adapter_version
         info = self.adapters.get(version) if self.adapters is not None and version is not None else None
         training: dict[str, Any] = {"state": self.trainer.state.value}
-        if self.trainer.state is TrainingState.RUNNING and self.trainer.progress:
-            training["progress"] = self.trainer.progress
+        if self.trainer.state is TrainingState.RUNNING:
+            training["pid"] = self.trainer.pid
+            if self.trainer.progress:
+                training["progress"] = self.trainer.progress
         if self.trainer.last_error:
             training["lastError"] = self.trainer.last_error
         loaded = self.server.engine.loaded

@@ -105,9 +105,15 @@ class SuggestionRegistry:
 
 
 def _locate(document: str, prefix: str, text: str) -> tuple[int | None, int | None]:
-    """Where ``text`` was inserted: right after ``prefix`` when the document still starts so."""
+    """Where ``text`` was inserted: right after ``prefix`` when the document still starts so.
+
+    A client may run the accept command before it sends the insertion: then the range is
+    empty at the cursor and grows when the insertion arrives.
+    """
     if document.startswith(prefix + text):
         return len(prefix), len(prefix) + len(text)
+    if document.startswith(prefix):
+        return len(prefix), len(prefix)
     at = document.find(text, max(0, len(prefix) - 200))
     return (at, at + len(text)) if at >= 0 else (None, None)
 
