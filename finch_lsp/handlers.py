@@ -7,7 +7,7 @@ import logging
 
 from lsprotocol import types
 
-from finch_lsp import protocol
+from finch_lsp import actions, protocol
 from finch_lsp.learning.suggestions import change_offsets
 from finch_lsp.server import FinchLanguageServer, invalid_params
 
@@ -20,6 +20,7 @@ def register(server: FinchLanguageServer) -> None:
     _documents(server)
     _completion(server)
     _commands(server)
+    actions.register(server)
 
 
 def _lifecycle(server: FinchLanguageServer) -> None:
@@ -45,7 +46,9 @@ def _lifecycle(server: FinchLanguageServer) -> None:
             ls.start_loading()
 
     @server.feature(types.SHUTDOWN)
-    def shutdown(ls: FinchLanguageServer, params: None) -> None:
+    async def shutdown(ls: FinchLanguageServer, params: None) -> None:
+        if ls.teacher is not None:
+            await ls.teacher.aclose()
         ls.close()
 
 
@@ -109,6 +112,8 @@ def _commands(server: FinchLanguageServer) -> None:
             raise invalid_params(ValueError(f"finch.accept: unknown suggestion id {suggestion_id!r}; pass the id from the item's command"))
         doc = ls.workspace.text_documents.get(s.uri)
         ls.suggestions.accept(suggestion_id, doc.source if doc is not None else None)
+        if ls.teacher is not None:
+            ls.teacher.maybe_review(s)
         log.info("suggestion %s accepted", suggestion_id)
 
     @server.command(protocol.STATUS)

@@ -157,6 +157,8 @@ class FinchLanguageServer(LanguageServer):
         self.config = config
         if self.learning is not None:
             self.learning.feedback.config = config
+        if self.teacher is not None:
+            self.teacher.update()
         for problem in problems:
             self.show(f"setting {problem}", types.MessageType.Warning)
 
@@ -165,7 +167,10 @@ class FinchLanguageServer(LanguageServer):
         from finch_lsp.learning.loop import LearningLoop
         from finch_lsp.paths import data_dir
 
+        from finch_lsp.learning.teaching import TeacherBridge
+
         self.learning = LearningLoop(self, data_dir(self.options.data_dir or self.config.data_dir))
+        self.teacher = TeacherBridge(self)
 
     def ask_teacher_for_correction(self, example) -> None:
         """A pending critical/medium example: ask the teacher (when on) in the background."""
@@ -220,8 +225,10 @@ class FinchLanguageServer(LanguageServer):
     def status(self) -> dict[str, Any]:
         loaded = self.engine.loaded
         learning = self.learning.status() if self.learning is not None else {}
+        teacher = {"teacher": self.teacher.status()} if self.teacher is not None else {}
         return {
             **learning,
+            **teacher,
             "model": {
                 "name": self.model_name,
                 "device": loaded.device if loaded is not None else None,

@@ -102,6 +102,8 @@ class CompletionService:
                 prompt=output.prompt.full or output.prompt.text, language=doc.language_id,
             )
         )
+        if self.server.teacher is not None:
+            self.server.teacher.maybe_review(suggestion)
         return Shown(suggestion, offset)
 
     async def inline(self, params: types.InlineCompletionParams) -> types.InlineCompletionList:

@@ -1,0 +1,30 @@
+"""The embedded model through the server: obvious prefixes complete sensibly, with token healing."""
+
+import pytest
+
+from tests.e2e.lsp import end_of, inline, open_doc, start, wait_ready
+
+
+@pytest.fixture(scope="module")
+async def smol(tmp_path_factory):
+    client, _ = await start(tmp_path_factory.mktemp("smol"), {"model": "smollm2-135m", "completion": {"maxNewTokens": 16}})
+    status = await wait_ready(client, timeout=600)
+    assert status["model"]["state"] == "ready", status
+    yield client
+    await client.shutdown_session()
+    await client.stop()
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("def add(a, b):\n    return", " a + b"),
+        # the cursor right after the space: token healing must give the same completion
+        ("def add(a, b):\n    return ", "a + b"),
+    ],
+)
+async def test_embedded_model_completes_add(smol, text, expected):
+    uri = f"file:///w/add{len(text)}.py"
+    open_doc(smol, uri, text)
+    result = await inline(smol, uri, *end_of(text))
+    assert [item.insert_text for item in result.items] == [expected]
