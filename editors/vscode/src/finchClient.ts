@@ -22,6 +22,7 @@ import { SECTION, getPath } from "./settings";
 
 export class FinchClient implements vscode.Disposable {
   private client: LanguageClient | undefined;
+  private restarting: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly output: vscode.LogOutputChannel,
@@ -40,9 +41,12 @@ export class FinchClient implements vscode.Disposable {
   }
 
   /** Stops the server and starts a new one (new settings for the process, a new API key). */
-  async restart(): Promise<void> {
-    await this.stop();
-    await this.start();
+  restart(): Promise<void> {
+    this.restarting = this.restarting.then(async () => {
+      await this.stop();
+      await this.start();
+    });
+    return this.restarting;
   }
 
   /** Stops the server, if one runs. */

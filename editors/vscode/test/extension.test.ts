@@ -9,14 +9,14 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { API_KEY_COMMAND, FEEDBACK_COMMANDS, PALETTE_COMMANDS, STATUS_COMMAND, TRAIN_COMMAND } from "../src/commands";
 import { ServerCommand } from "../src/protocol";
 import { createFakeVscode, fakeExtensionContext, installFakeVscode } from "./fakeVscode";
 import { serverCommand } from "./finchServer";
+import { PACKAGE_ROOT } from "./packageRoot";
 
-const PACKAGE_ROOT = resolve(__dirname, "..", "..");
 const READY_TEXT = "$(sparkle) tiny-qwen2";
 const API_KEY = "sk-ant-finch-test-key";
 

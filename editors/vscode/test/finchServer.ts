@@ -39,6 +39,7 @@ import {
 import { MessageConnection, ResponseError, StreamMessageReader, StreamMessageWriter, createMessageConnection } from "vscode-jsonrpc/node";
 import vscodeCapabilities from "./fixtures/vscodeClientCapabilities.json";
 import { FinchStatus, ServerCommand, ServerCommandName, isModelReady } from "../src/protocol";
+import { PACKAGE_ROOT } from "./packageRoot";
 
 /** One `$/progress` notification of work-done progress. */
 export interface WorkDoneProgress {
@@ -48,9 +49,6 @@ export interface WorkDoneProgress {
 
 /** Longest wait for one answer: a completion on 2 busy CPU cores, a status while training starts. */
 const REQUEST_TIMEOUT_MS = 60_000;
-
-/** Package root (editors/vscode), from out/test where the bundled tests run. */
-const PACKAGE_ROOT = resolve(__dirname, "..", "..");
 
 /** FINCH_LSP_COMMAND, else the repository's .venv/bin/finch-lsp when it exists, else finch-lsp on PATH. */
 export function serverCommand(): string {

@@ -5,12 +5,12 @@
 
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import { generatedManifest } from "../src/manifest";
 import { SETTINGS } from "../src/settings";
+import { PACKAGE_ROOT } from "./packageRoot";
 
-const PACKAGE_ROOT = resolve(__dirname, "..", "..");
 const manifest = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8"));
 
 const PALETTE_TITLES = [
