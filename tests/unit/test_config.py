@@ -44,3 +44,12 @@ def test_every_leaf_setting_has_a_description():
     rows = describe_fields()
     assert len(rows) >= 19 and all(desc for _, _, desc in rows)
     assert "finch.training.weights.critical" in {name for name, _, _ in rows}
+
+
+def test_settings_doc_is_generated_from_the_config():
+    from pathlib import Path
+
+    from finch_lsp.config import settings_markdown
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
+    assert doc.read_text() == settings_markdown(), "regenerate: python -m finch_lsp.config > docs/settings.md"
