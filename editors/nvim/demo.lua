@@ -6,8 +6,8 @@
 -- Environment: FINCH_DEMO_MODEL (default smollm2-135m), FINCH_SERVER_CMD (a JSON list,
 -- default ["finch-lsp"]), FINCH_DATA_DIR (passed on to the server), FINCH_DEMO_SETTINGS
 -- (a JSON object merged into the `finch` settings), FINCH_DEMO_CORRECTION,
--- FINCH_DEMO_TIMEOUT (seconds for each wait: model load, training; default 600).
--- Exits 0 when the whole loop ran, 1 otherwise.
+-- FINCH_DEMO_TIMEOUT (seconds for each long wait: model load, a completion, training; default 600).
+-- Exits 0 when the whole loop ran and the new adapter became active, 1 otherwise.
 
 local here = vim.fs.dirname(vim.fs.abspath(debug.getinfo(1, "S").source:sub(2)))
 vim.opt.runtimepath:prepend(here)
@@ -120,7 +120,7 @@ local function request_menu(client, bufnr)
   }
   local reply
   client:request("textDocument/completion", params, function(err, result) reply = { err = err, result = result } end, bufnr)
-  reply = wait_for("completion reply", 60000, function() return reply end)
+  reply = wait_for("completion reply", TIMEOUT_MS, function() return reply end)
   if reply.err then
     fail("textDocument/completion: " .. reply.err.message)
   end
@@ -172,22 +172,27 @@ local function rate_with_correction(client)
   say(format.feedback(reply.result))
 end
 
+local NOTICES = { "is active", "not activated", "training failed" }
+
+--- The first server message after `seen` that says how training ended.
+local function training_notice(seen)
+  for i = seen + 1, #messages do
+    for _, words in ipairs(NOTICES) do
+      if messages[i]:find(words, 1, true) then
+        return messages[i]
+      end
+    end
+  end
+end
+
 --- :FinchTrain, then wait for the notice that the new adapter is active (or why not).
+--- @return boolean activated
 local function train()
   say(":FinchTrain")
   local seen = #messages
   vim.cmd("FinchTrain")
-  local notice = wait_for("notice about the new adapter", TIMEOUT_MS, function()
-    for i = seen + 1, #messages do
-      if messages[i]:find("is active", 1, true) or messages[i]:find("not activated", 1, true)
-        or messages[i]:find("training failed", 1, true) then
-        return messages[i]
-      end
-    end
-  end)
-  if not notice:find("is active", 1, true) then
-    fail("the new adapter was not activated: " .. notice)
-  end
+  local notice = wait_for("notice about the new adapter", TIMEOUT_MS, function() return training_notice(seen) end)
+  return notice:find("is active", 1, true) ~= nil
 end
 
 local function stop(client)
@@ -208,13 +213,15 @@ local function main()
   accept_with_ctrl_y(bufnr, entry, start_col)
   wait_accepted(client, bufnr, entry.user_data.finch.command.arguments[1])
   rate_with_correction(client)
-  train()
+  local activated = train()
   local second = open_file("add_three.py", SECOND_PROMPT)
   show_menu(client, second)
   say(":FinchStatus")
-  local status = execute(client, "finch.status").result
-  say(unpack(format.status(status)))
+  say(unpack(format.status(execute(client, "finch.status").result)))
   stop(client)
+  if not activated then
+    fail("the new adapter was not activated (see the message above)")
+  end
   say("done")
   os.exit(0)
 end

@@ -40,6 +40,7 @@ local function test_format()
   })
   eq("  model     tiny-qwen2 on cpu, ready", lines[2], "status model")
   eq("  adapter   none (base model)", lines[3], "status adapter")
+  eq("  buffer    2 examples, weighted 13, 1 waiting for a correction", lines[4], "status buffer")
   eq("  training  running: epoch 1/3, step 1/3, loss 2", lines[5], "status training")
   eq(('  last      "%s..." (accepted)'):format(string.rep("é", 57)), lines[6], "status cuts on characters")
 end

@@ -134,5 +134,5 @@ def test_finch_critical_stores_the_example_with_weight_10_and_the_note(flow):
 def test_status_and_train_commands_answer(flow):
     result = flow["result"]
     status = result["status_echo"]
-    assert "model     tiny-qwen2 on cpu, ready" in status and "pending 1" in status and "(accepted)" in status
+    assert "model     tiny-qwen2 on cpu, ready" in status and "1 waiting for a correction" in status and "(accepted)" in status
     assert result["train_message"]["message"].startswith("finch: training")

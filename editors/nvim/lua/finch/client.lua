@@ -26,7 +26,7 @@ end
 function M.execute(command, arguments, on_result, bufnr)
   local client = M.get(bufnr)
   if not client then
-    M.error("the server is not running; open a file of a configured filetype, or see :checkhealth vim.lsp")
+    M.error("the server is not running; open a file of a configured filetype, or see :checkhealth finch")
     return
   end
   local buf = (bufnr and bufnr ~= 0) and bufnr or vim.api.nvim_get_current_buf()

@@ -22,6 +22,14 @@ function M.value(value)
   return tostring(value)
 end
 
+--- "1 example", "3 examples".
+--- @param count any
+--- @param noun string
+--- @return string
+function M.count(count, noun)
+  return ("%s %s%s"):format(M.value(count), noun, count == 1 and "" or "s")
+end
+
 --- The one-line answer to `finch.feedback*`.
 --- @param result table {rating, weight, pending, bufferSize, weightedTotal, trainingStarted}
 --- @return string
@@ -29,7 +37,7 @@ function M.feedback(result)
   local parts = {
     ("%s feedback recorded: weight %s"):format(result.rating or "?", M.value(result.weight)),
     result.pending and "waiting for a correction" or "ready for training",
-    ("buffer %s examples (weighted %s)"):format(M.value(result.bufferSize), M.value(result.weightedTotal)),
+    ("buffer %s (weighted %s)"):format(M.count(result.bufferSize, "example"), M.value(result.weightedTotal)),
   }
   if result.trainingStarted then
     parts[#parts + 1] = "training started"
@@ -82,16 +90,16 @@ local function adapter_line(adapter)
   if not adapter or adapter.version == nil or adapter.version == vim.NIL then
     return "none (base model)"
   end
-  return ("%s (%s examples, final loss %s)"):format(
-    M.version(adapter.version), M.value(adapter.examples), M.value(adapter.finalLoss))
+  return ("%s (%s, final loss %s)"):format(
+    M.version(adapter.version), M.count(adapter.examples, "example"), M.value(adapter.finalLoss))
 end
 
 --- @param buffer table?
 --- @return string
 local function buffer_line(buffer)
   buffer = buffer or {}
-  return ("%s examples, weighted %s, pending %s"):format(
-    M.value(buffer.examples), M.value(buffer.weighted), M.value(buffer.pending))
+  return ("%s, weighted %s, %s waiting for a correction"):format(
+    M.count(buffer.examples, "example"), M.value(buffer.weighted), M.value(buffer.pending))
 end
 
 --- @param training table?
@@ -143,8 +151,8 @@ end
 --- @param adapter table {version, createdAt, examples, finalLoss, active, evaluation, verdict?}
 --- @return string
 function M.adapter(adapter)
-  local line = ("%s  %s  %s examples  loss %s"):format(
-    M.version(adapter.version), M.value(adapter.createdAt), M.value(adapter.examples), M.value(adapter.finalLoss))
+  local line = ("%s  %s  %s  loss %s"):format(
+    M.version(adapter.version), M.value(adapter.createdAt), M.count(adapter.examples, "example"), M.value(adapter.finalLoss))
   local verdict = adapter.verdict ~= vim.NIL and adapter.verdict or nil
   if verdict then
     line = line .. "  (" .. M.value(verdict) .. ")"
