@@ -172,3 +172,31 @@ def test_exits_when_editor_process_dies(tmp_path):
         assert raw.proc.wait(timeout=30) == 0  # stdin is still open: only the editor's death ends it
     finally:
         raw.close()
+
+
+def test_requests_answer_empty_while_the_model_loads(tmp_path):
+    raw = RawClient(tmp_path)
+    try:
+        raw.initialize({"model": "tiny-qwen2"})
+        raw.open("file:///w/early.py", SOURCE)
+        early = raw.request("early", **{k: v for k, v in raw.inline_request("early", "file:///w/early.py", *end_of(SOURCE)).items() if k in ("method", "params")})
+        status = raw.status()
+        assert early["result"] == {"items": []} or status["model"]["state"] == "ready"
+        assert raw.wait_ready()["model"]["state"] == "ready"
+    finally:
+        raw.close()
+
+
+async def test_bad_setting_is_reported_and_default_used(tiny):
+    tiny.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"finch": {"completion": {"maxNewTokens": "lots"}, "training": {"threshold": 3}}})
+    )
+    for _ in range(100):
+        if any("maxNewTokens" in m.message for m in tiny.messages):
+            break
+        await asyncio.sleep(0.05)
+    (message,) = [m for m in tiny.messages if "maxNewTokens" in m.message]
+    assert message.type == types.MessageType.Warning and "default 64" in message.message
+    uri = "file:///w/still.py"
+    open_doc(tiny, uri, SOURCE)
+    assert len((await inline(tiny, uri, *end_of(SOURCE))).items) == 1  # still serving, with the default

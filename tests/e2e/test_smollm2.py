@@ -28,3 +28,16 @@ async def test_embedded_model_completes_add(smol, text, expected):
     open_doc(smol, uri, text)
     result = await inline(smol, uri, *end_of(text))
     assert [item.insert_text for item in result.items] == [expected]
+
+
+async def test_auto_falls_back_to_the_embedded_model_with_a_message(tmp_path):
+    empty_hub = tmp_path / "hub"
+    empty_hub.mkdir()
+    client, _ = await start(tmp_path, {"model": "auto"}, env={"HF_HUB_CACHE": str(empty_hub), "HF_HUB_OFFLINE": "1", "FINCH_MODEL": ""})
+    try:
+        status = await wait_ready(client, timeout=600)
+        assert status["model"]["name"] == "smollm2-135m" and status["model"]["state"] == "ready"
+        assert any("smollm2-135m" in m.message and "Qwen" in m.message for m in client.messages)
+    finally:
+        await client.shutdown_session()
+        await client.stop()
