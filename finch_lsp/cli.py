@@ -37,8 +37,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class ExpectedErrorsFilter(logging.Filter):
+    """pygls logs every error response with a traceback at ERROR; bad arguments are expected.
+
+    Invalid params, unknown methods and cancellations become one INFO line without traceback.
+    """
+
+    QUIET_CODES = (-32602, -32601, -32800)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if record.name.startswith("pygls") and getattr(exc, "code", None) in self.QUIET_CODES:
+            record.msg, record.args = f"{record.getMessage()}: {exc}", ()
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
 def setup_logging(level: str, log_file: str | None) -> None:
     handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+    handler.addFilter(ExpectedErrorsFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]

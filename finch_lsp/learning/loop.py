@@ -81,7 +81,8 @@ class LearningLoop:
         return {
             "recorded": True, "exampleId": example.id, "rating": example.rating, "weight": example.weight,
             "pending": example.pending, "bufferSize": stats.examples, "weightedTotal": stats.weighted,
-            "trainingStarted": started,
+            "trainingStarted": started, "newSinceTraining": stats.new_since_training,
+            "threshold": self.server.config.training.threshold,
         }
 
     def start_training(self, why: str = "requested") -> dict[str, Any]:
@@ -145,7 +146,8 @@ class LearningLoop:
     def _on_progress(self, progress: dict) -> None:
         step, steps = progress.get("step", 0), max(1, progress.get("steps", 1))
         message = f"epoch {progress.get('epoch')}/{progress.get('epochs')}, step {step}/{steps}, loss {progress.get('loss', 0):.3f}"
-        self._progress.report(message, int(100 * step / steps))
+        progress["message"], progress["percentage"] = message, int(100 * step / steps)
+        self._progress.report(message, progress["percentage"])
 
     def _on_exit(self, staging: Path, result: dict | None, error: str | None) -> None:
         """On the trainer's watcher thread: publish, judge, and activate the new adapter."""
