@@ -145,7 +145,8 @@ class CodeActions:
         only = params.context.only if params.context else None
         return [self._listed(name, doc.uri, doc.version, span) for name in KINDS if wanted(KINDS[name], only)]
 
-    def _target(self, doc, selection: types.Range) -> Target | None:
+    def _target(self, doc, selection: types.Range | Span) -> Target | None:
+        """The target for a selection (or cursor) in the negotiated position encoding."""
         encoding = self.server.position_encoding
         start = offset_at(doc.source, selection.start.line, selection.start.character, encoding)
         end = offset_at(doc.source, selection.end.line, selection.end.character, encoding)
@@ -186,16 +187,13 @@ class CodeActions:
         doc = self.server.workspace.text_documents.get(data.uri)
         if doc is None or doc.version != data.version:
             return None
-        text, encoding, r = doc.source, self.server.position_encoding, data.range
-        start = offset_at(text, r.start.line, r.start.character, encoding)
-        end = offset_at(text, r.end.line, r.end.character, encoding)
-        target = find_target(text, start, end, doc.language_id, doc.path) if start is not None and end is not None else None
+        target = self._target(doc, data.range)
         if target is None:
             raise JsonRpcInvalidParams(f"codeAction/resolve: the range in data is not code in {data.uri}; ask for code actions again")
         if target.end - target.start > MAX_CODE_CHARS:
             raise RequestFailed(f"finch: {target.end - target.start} characters is more than an action takes ({MAX_CODE_CHARS}); select less code")
         language = "python" if is_python(doc.language_id, doc.path) else doc.language_id
-        return ActionRequest(data.action, data.uri, doc.version, text, target, doc.path, language)
+        return ActionRequest(data.action, data.uri, doc.version, doc.source, target, doc.path, language)
 
     async def _generate(self, request: ActionRequest) -> ActionOutput | None:
         """Run the action on the inference worker; a cancelled request stops the generation."""
