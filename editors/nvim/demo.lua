@@ -5,7 +5,7 @@
 --
 -- Environment: FINCH_DEMO_MODEL (default smollm2-135m), FINCH_SERVER_CMD (a JSON list,
 -- default ["finch-lsp"]), FINCH_DATA_DIR (passed on to the server), FINCH_DEMO_SETTINGS
--- (a JSON object merged into the `finch` settings), FINCH_DEMO_CORRECTION,
+-- (a JSON object merged into the `finch` settings), FINCH_DEMO_CORRECTION (default sum((a, b))),
 -- FINCH_DEMO_TIMEOUT (seconds for each long wait: model load, a completion, training; default 600).
 -- Exits 0 when the whole loop ran and the new adapter became active, 1 otherwise.
 
@@ -18,8 +18,8 @@ local env = vim.env
 local TIMEOUT_MS = tonumber(env.FINCH_DEMO_TIMEOUT or "600") * 1000
 local FIRST_PROMPT = { "def add(a, b):", "    return " }
 local SECOND_PROMPT = { "def add_three(a, b, c):", "    return " }
-local CORRECTION = env.FINCH_DEMO_CORRECTION or "a + b"
-local NOTE = "should return the sum of both arguments"
+local CORRECTION = env.FINCH_DEMO_CORRECTION or "sum((a, b))"
+local NOTE = "house style: add with sum()"
 
 --- One transcript line (or several, indented under the first).
 local function say(text, ...)
@@ -70,7 +70,8 @@ local function capture_messages()
 end
 
 local function settings()
-  local base = { model = env.FINCH_DEMO_MODEL or "smollm2-135m" }
+  -- One example trains in seconds; ten passes over it let the adapter reproduce the correction.
+  local base = { model = env.FINCH_DEMO_MODEL or "smollm2-135m", training = { epochs = 10 } }
   local extra = env.FINCH_DEMO_SETTINGS and vim.json.decode(env.FINCH_DEMO_SETTINGS) or {}
   return vim.tbl_deep_extend("force", base, extra)
 end
