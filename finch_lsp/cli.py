@@ -40,14 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
 class ExpectedErrorsFilter(logging.Filter):
     """pygls logs every error response with a traceback at ERROR; bad arguments are expected.
 
-    Invalid params, unknown methods and cancellations become one INFO line without traceback.
+    Invalid params, unknown methods, cancellations and an editor that went away mid-answer
+    (broken pipe) become one INFO line without traceback.
     """
 
     QUIET_CODES = (-32602, -32601, -32800)
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if record.name.startswith("pygls") and getattr(exc, "code", None) in self.QUIET_CODES:
+        quiet = getattr(exc, "code", None) in self.QUIET_CODES or isinstance(exc, BrokenPipeError)
+        if record.name.startswith("pygls") and quiet:
             record.msg, record.args = f"{record.getMessage()}: {exc}", ()
             record.exc_info, record.exc_text = None, None
             record.levelno, record.levelname = logging.INFO, "INFO"

@@ -179,7 +179,8 @@ class LearningLoop:
         name = "the base model" if version is None else f"adapter v{version:04d}"
         if announce:
             info = self.adapters.get(version)
-            self.server.show(f"{name} is active ({info.meta.get('examples')} examples; {info.verdict.get('reason')})")
+            count = info.meta.get("examples")
+            self.server.show(f"{name} is active ({count} example{'' if count == 1 else 's'}; {info.verdict.get('reason')})")
         return {"active": version, "adapters": adapter_count(loaded)}
 
     # -- adapter commands ----------------------------------------------------------------------
