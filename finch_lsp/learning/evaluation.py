@@ -6,6 +6,9 @@ and are its files safe to load.
   and it compares the loss on held-out kept suggestions with the adapter on and off.
 - ``validate_adapter_dir`` is cheap and runs in the server before an adapter is activated:
   safetensors only, target modules and shapes that fit the base model, finite values.
+
+The greedy generation helpers here are shared with training, which completes its anchor
+prompts with the base model before the adapter exists.
 """
 
 from __future__ import annotations
@@ -49,12 +52,21 @@ class Evaluation(msgspec.Struct):
 
 
 def split_for_healing(tokenizer, prompt: str) -> tuple[str, str]:
-    """(kept, removed): the prompt backed off to a token boundary the way the server does it."""
-    try:
-        from finch_lsp.completion.generate import heal_split
-    except ImportError:
-        return prompt, ""
-    return heal_split(tokenizer, prompt)
+    """(model input, removed text): ``prompt`` backed off to a token boundary as the server does.
+
+    A FIM prompt is healed inside: its prefix is cut and the prompt re-rendered around it,
+    as ``completion.engine.build_model_prompt`` does before generating.
+    """
+    from finch_lsp.completion.generate import heal_split
+    from finch_lsp.models.loaded import FimTokens
+
+    fim = FimTokens()
+    if not (prompt.endswith(fim.middle) and fim.prefix in prompt and fim.suffix in prompt):
+        return heal_split(tokenizer, prompt)
+    header, body = prompt.rsplit(fim.prefix, 1)
+    prefix, rest = body.split(fim.suffix, 1)
+    kept, removed = heal_split(tokenizer, prefix)
+    return f"{header}{fim.prefix}{kept}{fim.suffix}{rest}", removed
 
 
 def greedy_completion(loaded: "LoadedModel", prompt: str, max_new_tokens: int) -> str:
@@ -63,6 +75,39 @@ def greedy_completion(loaded: "LoadedModel", prompt: str, max_new_tokens: int) -
 
     kept, removed = split_for_healing(loaded.tokenizer, prompt)
     return generate(loaded, kept, removed, max_new_tokens, single_line=True).text
+
+
+def anchor_prompt_text(loaded: "LoadedModel", prefix: str) -> str:
+    """``prefix`` as the server would prompt this model with it (FIM with an empty suffix, or plain)."""
+    if loaded.fim is None:
+        return prefix
+    return f"{loaded.fim.prefix}{prefix}{loaded.fim.suffix}{loaded.fim.middle}"
+
+
+def base_completions(loaded: "LoadedModel", prompts: list[str], max_new_tokens: int) -> list[str]:
+    """The base model's greedy first line for each prompt, generated in one left-padded batch."""
+    import torch
+
+    from finch_lsp.learning.training import pad_token_id
+
+    tokenizer, pad_id = loaded.tokenizer, pad_token_id(loaded)
+    rows = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([[pad_id] * (width - len(r)) + r for r in rows], device=loaded.device)
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=loaded.device)
+    with torch.no_grad():
+        out = loaded.model.generate(
+            input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
+            eos_token_id=loaded.stop_token_ids or None, pad_token_id=pad_id,
+        )
+    texts = tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
+    return [_first_line_of_completion(t) for t in texts]
+
+
+def _first_line_of_completion(text: str) -> str:
+    """The completion up to the end of its first non-empty line (leading newlines kept)."""
+    body = text.lstrip("\n")
+    return text[: len(text) - len(body)] + body.split("\n", 1)[0]
 
 
 def normalised_first_line(text: str) -> str:

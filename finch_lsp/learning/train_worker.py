@@ -7,7 +7,7 @@ leaving a core to completions.
 It reads a ``TrainJob`` (JSON), loads the base model, trains, evaluates and saves the adapter
 into ``job.output_dir``. Its stdout carries one JSON object per line and nothing else:
 
-    {"event": "progress", "epoch": 1, "epochs": 8, "step": 3, "steps": 16, "loss": 0.91}
+    {"event": "progress", "epoch": 2, "epochs": 6, "step": 3, "steps": 12, "loss": 0.91, ...}
     {"event": "done", "result": {TrainResult}}
     {"event": "error", "message": "..."}          (then exit code 1)
 

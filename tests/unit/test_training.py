@@ -1,0 +1,305 @@
+"""The training core on tiny-qwen2 (real Qwen2 architecture and tokenizer, random weights):
+loss masking, weighted sampling, adapter validation, and the trainer process end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+
+import msgspec
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from finch_lsp.learning.evaluation import base_param_shapes, split_for_healing, validate_adapter_dir  # noqa: E402
+from finch_lsp.learning.scenarios import keeps_completion, uses_pathlib  # noqa: E402
+from finch_lsp.learning.training import (  # noqa: E402
+    IGNORE,
+    TrainConfig,
+    TrainExample,
+    TrainJob,
+    attach_lora,
+    count_steps,
+    encode_example,
+    pad_batch,
+    target_loss,
+    weighted_batches,
+)
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from finch_lsp.models import load_model
+
+    return load_model("tiny-qwen2", "cpu")
+
+
+@pytest.fixture(scope="module")
+def saved_adapter(tmp_path_factory, tiny):
+    """A real adapter saved by PEFT on a fresh tiny-qwen2, and the base model's shapes."""
+    from finch_lsp.models import load_model
+
+    fresh = load_model("tiny-qwen2", "cpu")
+    shapes = base_param_shapes(fresh.model)
+    model = attach_lora(fresh.model, TrainConfig(rank=4, alpha=8))
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_()
+    path = tmp_path_factory.mktemp("adapter")
+    model.save_pretrained(str(path), safe_serialization=True)
+    return str(path), shapes
+
+
+def labelled_text(tokenizer, encoded) -> str:
+    return tokenizer.decode([t for t, label in zip(encoded.input_ids, encoded.labels) if label != IGNORE])
+
+
+def prompt_text(tokenizer, encoded) -> str:
+    return tokenizer.decode([t for t, label in zip(encoded.input_ids, encoded.labels) if label == IGNORE])
+
+
+def test_labels_cover_the_target_only(tiny):
+    prompt, target = "def area(width, height):\n    return", " width * height"
+    encoded = encode_example(tiny.tokenizer, prompt, target)
+    assert labelled_text(tiny.tokenizer, encoded) == target
+    assert prompt_text(tiny.tokenizer, encoded) == prompt
+    first = encoded.labels.index(next(label for label in encoded.labels if label != IGNORE))
+    assert all(label == IGNORE for label in encoded.labels[:first])
+    assert encoded.labels[first:] == encoded.input_ids[first:]
+
+
+def test_healed_prompt_puts_the_removed_whitespace_on_the_produced_side(tiny):
+    prompt, target = "def read(path):\n    ", "return Path(path).read_text()"
+    kept, removed = split_for_healing(tiny.tokenizer, prompt)
+    assert kept + removed == prompt and removed
+    encoded = encode_example(tiny.tokenizer, prompt, target)
+    assert prompt_text(tiny.tokenizer, encoded) == kept
+    assert labelled_text(tiny.tokenizer, encoded) == removed + target
+
+
+def test_fim_prompts_are_healed_inside_like_the_server_does(tiny):
+    from finch_lsp.completion.generate import heal_split
+
+    fim = tiny.fim
+    prefix, suffix, target = "def read(path):\n    ", "\n\nprint(read('a'))\n", "return Path(path).read_text()"
+    prompt = f"{fim.prefix}{prefix}{fim.suffix}{suffix}{fim.middle}"
+    kept, removed = heal_split(tiny.tokenizer, prefix)
+    encoded = encode_example(tiny.tokenizer, prompt, target)
+    assert prompt_text(tiny.tokenizer, encoded) == f"{fim.prefix}{kept}{fim.suffix}{suffix}{fim.middle}"
+    assert labelled_text(tiny.tokenizer, encoded) == removed + target
+
+
+def test_long_prompts_lose_their_start_not_the_target(tiny):
+    prompt, target = "x = 1\n" * 200 + "y =", " 2"
+    encoded = encode_example(tiny.tokenizer, prompt, target, max_tokens=32)
+    assert len(encoded.input_ids) == 32
+    assert labelled_text(tiny.tokenizer, encoded) == target
+
+
+def test_rejected_suggestion_is_marked_where_it_departs_from_the_correction(tiny):
+    encoded = encode_example(tiny.tokenizer, "def f(x):\n    return", " x + 1", rejected=" x - 1")
+    position, token = encoded.rejected_at
+    assert encoded.labels[position + 1] != IGNORE
+    assert encoded.input_ids[position + 1] != token
+    assert tiny.tokenizer.decode([token]).strip() == "-"
+    same = encode_example(tiny.tokenizer, "def f(x):\n    return", " x + 1", rejected=" x + 1")
+    assert same.rejected_at is None
+
+
+def test_target_loss_ignores_unlabelled_positions():
+    labels = torch.tensor([[IGNORE, IGNORE, 3, 4], [IGNORE, 1, IGNORE, IGNORE]])
+    logits = torch.randn(2, 4, 8, generator=torch.Generator().manual_seed(0))
+    changed = logits.clone()
+    changed[0, 0, 2] += 5  # position 0 predicts an unlabelled token
+    changed[1, 1:, 0] -= 7  # positions 1 to 3 predict unlabelled tokens or nothing
+    assert torch.allclose(target_loss(logits, labels), target_loss(changed, labels))
+    changed[0, 1, 3] += 5  # position 1 predicts label 3
+    assert not torch.allclose(target_loss(logits, labels), target_loss(changed, labels))
+
+
+def test_anchor_loss_is_zero_for_a_fresh_adapter_and_grows_with_a_change():
+    from finch_lsp.learning.training import held_kl, prepare_sequences
+    from finch_lsp.models import load_model
+
+    loaded = load_model("tiny-qwen2", "cpu")
+    config = TrainConfig(rank=4, alpha=8, anchor_prompts=3, anchor_new_tokens=4)
+    job = TrainJob("tiny-qwen2", "cpu", [TrainExample("def f(x):\n    return", " x + 1", 10.0)], "unused", config)
+    examples, anchors = prepare_sequences(job, loaded)
+    rows = examples + anchors
+    assert len(anchors) == 3 and all(seq.base_logprobs.shape[0] == len(seq.held) > 0 for seq in rows)
+    model = attach_lora(loaded.model, config)  # LoRA B starts at zero: the adapted model is the base
+    batch = pad_batch(rows, 0, "cpu")
+    with torch.no_grad():
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    assert float(held_kl(logits, rows, None)) < 1e-3
+    assert float(held_kl(logits + torch.randn_like(logits), rows, None)) > 0.1
+
+
+def test_pad_batch_masks_padding():
+    from finch_lsp.learning.training import EncodedSequence
+
+    batch = pad_batch([EncodedSequence([5, 6, 7], [IGNORE, 6, 7]), EncodedSequence([8], [8])], 0, "cpu")
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert batch["labels"][1].tolist() == [8, IGNORE, IGNORE]
+
+
+def test_weighted_sampling_follows_the_weights():
+    weights = [10.0, 3.0, 1.0]
+    batches = weighted_batches(weights, batch_size=10, steps=1400, seed=0)
+    counts = Counter(i for batch in batches for i in batch)
+    total = sum(counts.values())
+    for index, weight in enumerate(weights):
+        assert abs(counts[index] / total - weight / sum(weights)) < 0.015
+    assert batches == weighted_batches(weights, batch_size=10, steps=1400, seed=0)
+    assert batches != weighted_batches(weights, batch_size=10, steps=1400, seed=1)
+
+
+def test_step_count_is_epochs_times_batches_capped():
+    assert count_steps(5, TrainConfig(epochs=3, batch_size=4, max_steps=None)) == 6
+    assert count_steps(100, TrainConfig(epochs=3, batch_size=4, max_steps=24)) == 24
+
+
+def test_scenario_checker():
+    assert uses_pathlib("return Path(report_file).read_text()\n")
+    assert not uses_pathlib("with open(report_file) as f:\n    return f.read()")
+    assert keeps_completion("def greet(name):\n    return", "x", ' f"Hello, {name}!"')
+    assert not keeps_completion("def greet(name):\n    return", "x", " name")
+    assert not keeps_completion("def area(width, height):\n    return", " width * height", " width / height")
+
+
+def test_a_real_adapter_validates(saved_adapter):
+    path, shapes = saved_adapter
+    assert validate_adapter_dir(path, shapes) == []
+
+
+def copy_of(path: str, tmp_path) -> str:
+    target = str(tmp_path / "copy")
+    shutil.copytree(path, target)
+    return target
+
+
+def rewrite_tensors(path: str, change) -> None:
+    from safetensors.torch import load_file, save_file
+
+    file = os.path.join(path, "adapter_model.safetensors")
+    tensors = load_file(file)
+    change(tensors)
+    save_file(tensors, file)
+
+
+def test_a_pickle_file_is_rejected(saved_adapter, tmp_path):
+    path = copy_of(saved_adapter[0], tmp_path)
+    with open(os.path.join(path, "adapter_model.bin"), "wb") as f:
+        f.write(b"\x80\x04not really")
+    problems = validate_adapter_dir(path, saved_adapter[1])
+    assert any("adapter_model.bin" in p for p in problems)
+
+
+def test_a_wrong_shape_is_rejected(saved_adapter, tmp_path):
+    path = copy_of(saved_adapter[0], tmp_path)
+
+    def widen(tensors):
+        key = next(k for k in tensors if "lora_A" in k)
+        tensors[key] = torch.zeros(tensors[key].shape[0], tensors[key].shape[1] + 1)
+
+    rewrite_tensors(path, widen)
+    assert any("does not fit" in p for p in validate_adapter_dir(path, saved_adapter[1]))
+
+
+def test_a_nan_is_rejected(saved_adapter, tmp_path):
+    path = copy_of(saved_adapter[0], tmp_path)
+
+    def poison(tensors):
+        key = next(k for k in tensors if "lora_B" in k)
+        tensors[key] = tensors[key].clone()
+        tensors[key][0, 0] = float("nan")
+
+    rewrite_tensors(path, poison)
+    assert any("NaN" in p for p in validate_adapter_dir(path, saved_adapter[1]))
+
+
+def test_an_unknown_target_module_is_rejected(saved_adapter, tmp_path):
+    path = copy_of(saved_adapter[0], tmp_path)
+    config_file = os.path.join(path, "adapter_config.json")
+    with open(config_file) as f:
+        config = json.load(f)
+    config["target_modules"] = ["q_proj", "attention_out"]
+    with open(config_file, "w") as f:
+        json.dump(config, f)
+    assert any("attention_out" in p for p in validate_adapter_dir(path, saved_adapter[1]))
+
+
+def test_missing_weights_are_reported(saved_adapter, tmp_path):
+    path = copy_of(saved_adapter[0], tmp_path)
+    os.remove(os.path.join(path, "adapter_model.safetensors"))
+    assert any("missing" in p for p in validate_adapter_dir(path, saved_adapter[1]))
+
+
+def test_training_is_deterministic(tmp_path):
+    from finch_lsp.learning.training import train_adapter
+    from finch_lsp.models import load_model
+
+    config = TrainConfig(batch_size=2, max_steps=3, rank=4, alpha=8, anchor_prompts=2, anchor_batch=1, anchor_new_tokens=4)
+    examples = [TrainExample("def f(x):\n    return", " x + 1", 10.0), TrainExample("def g(y):\n    return", " y * 2", 1.0)]
+    runs = []
+    for name in ("first", "second"):
+        job = TrainJob("tiny-qwen2", "cpu", examples, str(tmp_path / name), config)
+        progress: list[dict] = []
+        result = train_adapter(job, load_model("tiny-qwen2", "cpu"), progress.append)
+        assert [p["step"] for p in progress] == [1, 2, 3]
+        runs.append((result.losses, (tmp_path / name / "adapter_model.safetensors").read_bytes()))
+    assert runs[0] == runs[1]
+
+
+def run_worker(job_path: str) -> tuple[int, list[dict], str]:
+    env = {**os.environ, "FINCH_TRAIN_THREADS": "1", "PYTHONPATH": REPO_ROOT}
+    done = subprocess.run(
+        [sys.executable, "-m", "finch_lsp.learning.train_worker", job_path],
+        capture_output=True, text=True, timeout=180, env=env, cwd=REPO_ROOT,
+    )
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    return done.returncode, events, done.stderr
+
+
+def test_trainer_process_end_to_end(tiny, tmp_path):
+    config = TrainConfig(batch_size=2, epochs=2, max_steps=None, rank=4, alpha=8, anchor_prompts=2, anchor_batch=1, anchor_new_tokens=4)
+    examples = [
+        TrainExample("def read_config(path):\n    return", " Path(path).read_text()", 10.0, rejected=" open(path).read()"),
+        TrainExample("def area(width, height):\n    return", " width * height", 1.0),
+        TrainExample("def greet(name):\n    return", ' f"Hello, {name}!"', 3.0),
+    ]
+    output = tmp_path / "adapter"
+    job = TrainJob("tiny-qwen2", "cpu", examples, str(output), config, held_out=[examples[1]])
+    job_path = tmp_path / "job.json"
+    job_path.write_bytes(msgspec.json.encode(job))
+
+    code, events, stderr = run_worker(str(job_path))
+
+    assert code == 0, stderr
+    progress = [e for e in events if e["event"] == "progress"]
+    assert [e["step"] for e in progress] == [1, 2, 3, 4]
+    assert all(e["steps"] == 4 and e["epochs"] == 2 and e["loss"] >= 0 for e in progress)
+    assert events[-1]["event"] == "done" and len(events) == len(progress) + 1
+    result = events[-1]["result"]
+    assert result["steps"] == 4 and len(result["losses"]) == 4
+    assert result["evaluation"]["total"] == 1 and result["evaluation"]["held_out_loss_before"] is not None
+    assert validate_adapter_dir(str(output), base_param_shapes(tiny.model)) == []
+    assert sorted(os.listdir(output)) == ["adapter_config.json", "adapter_model.safetensors", "meta.json"]
+    meta = json.loads((output / "meta.json").read_text())
+    assert meta["baseModel"] == "tiny-qwen2" and meta["weights"] == [10.0, 1.0, 3.0] and meta["examples"] == 3
+
+
+def test_trainer_process_reports_a_bad_job(tmp_path):
+    job_path = tmp_path / "job.json"
+    job_path.write_text('{"base_model": "tiny-qwen2"}')
+    code, events, _ = run_worker(str(job_path))
+    assert code == 1
+    assert [e["event"] for e in events] == ["error"]
+    assert "training failed" in events[0]["message"]
