@@ -46,7 +46,7 @@ class TrainingConfig(msgspec.Struct, rename="camel"):
     auto_train: Annotated[bool, _doc("Train by itself once `threshold` new examples have arrived.")] = True
     threshold: Annotated[int, _doc("New examples since the last training that start one.", ge=1)] = 10
     buffer_size: Annotated[int, _doc("Examples kept in the replay buffer (the most recent).", ge=1)] = 100
-    epochs: Annotated[int, _doc("Passes over the sampled buffer per training.", ge=1, le=100)] = 3
+    epochs: Annotated[int, _doc("Passes over the sampled buffer per training (steps are capped at 12: more forgets more).", ge=1, le=100)] = 6
     batch_size: Annotated[int, _doc("Examples per optimisation step.", ge=1, le=256)] = 4
     learning_rate: Annotated[float, _doc("AdamW learning rate of the LoRA weights.", gt=0, lt=1)] = 1e-3
     rank: Annotated[int, _doc("LoRA rank.", ge=1, le=256)] = 16

@@ -71,7 +71,7 @@ end
 
 local function settings()
   -- One example trains in seconds; ten passes over it let the adapter reproduce the correction.
-  local base = { model = env.FINCH_DEMO_MODEL or "smollm2-135m", training = { epochs = 10 } }
+  local base = { model = env.FINCH_DEMO_MODEL or "smollm2-135m" }
   local extra = env.FINCH_DEMO_SETTINGS and vim.json.decode(env.FINCH_DEMO_SETTINGS) or {}
   return vim.tbl_deep_extend("force", base, extra)
 end

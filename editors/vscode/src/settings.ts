@@ -96,7 +96,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     key: "training.epochs",
     type: "integer",
-    default: 3,
+    default: 6,
     minimum: 1,
     maximum: 100,
     description: "Passes over the replay buffer in one training run.",
@@ -114,7 +114,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     key: "training.learningRate",
     type: "number",
-    default: 1e-4,
+    default: 1e-3,
     minimum: 0,
     maximum: 1,
     description: "Learning rate of the LoRA adapter.",

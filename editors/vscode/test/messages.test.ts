@@ -35,7 +35,7 @@ describe("server settings", () => {
     const settings = defaults();
     assert.equal(getPath(settings, "training.weights.critical"), 10);
     assert.equal(getPath(settings, "completion.multiline"), "auto");
-    assert.equal(getPath(settings, "training.learningRate"), 1e-4);
+    assert.equal(getPath(settings, "training.learningRate"), 1e-3);
     assert.equal(getPath(settings, "server"), undefined);
   });
 
