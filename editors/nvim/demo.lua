@@ -6,7 +6,10 @@
 -- Environment: FINCH_DEMO_MODEL (default smollm2-135m), FINCH_SERVER_CMD (a JSON list,
 -- default ["finch-lsp"]), FINCH_DATA_DIR (passed on to the server), FINCH_DEMO_SETTINGS
 -- (a JSON object merged into the `finch` settings), FINCH_DEMO_CORRECTION (default sum((a, b))),
--- FINCH_DEMO_TIMEOUT (seconds for each long wait: model load, a completion, training; default 600).
+-- FINCH_DEMO_TIMEOUT (seconds for each long wait: model load, a completion, training; default 600),
+-- FINCH_DEMO_LESSONS (a JSON list of {prompt, correction, note}: the suggestions to rate critical;
+-- default one lesson on FIRST_PROMPT) and FINCH_DEMO_NEW (a JSON list of new prompts shown before
+-- and after training; default SECOND_PROMPT).
 -- Exits 0 when the whole loop ran and the new adapter became active, 1 otherwise.
 
 local here = vim.fs.dirname(vim.fs.abspath(debug.getinfo(1, "S").source:sub(2)))
@@ -20,6 +23,9 @@ local FIRST_PROMPT = { "def add(a, b):", "    return " }
 local SECOND_PROMPT = { "def add_three(a, b, c):", "    return " }
 local CORRECTION = env.FINCH_DEMO_CORRECTION or "sum((a, b))"
 local NOTE = "house style: add with sum()"
+local LESSONS = env.FINCH_DEMO_LESSONS and vim.json.decode(env.FINCH_DEMO_LESSONS)
+  or { { prompt = table.concat(FIRST_PROMPT, "\n"), correction = CORRECTION, note = NOTE } }
+local NEW_PROMPTS = env.FINCH_DEMO_NEW and vim.json.decode(env.FINCH_DEMO_NEW) or { table.concat(SECOND_PROMPT, "\n") }
 
 --- One transcript line (or several, indented under the first).
 local function say(text, ...)
@@ -164,9 +170,9 @@ local function wait_accepted(client, bufnr, id)
     unpack(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)))
 end
 
-local function rate_with_correction(client)
-  say(("rating it critical with the correction %q and the note %q"):format(CORRECTION, NOTE))
-  local reply = execute(client, "finch.feedback", { { rating = "critical", correction = CORRECTION, note = NOTE } })
+local function rate_with_correction(client, lesson)
+  say(("rating it critical with the correction %q and the note %q"):format(lesson.correction, lesson.note))
+  local reply = execute(client, "finch.feedback", { { rating = "critical", correction = lesson.correction, note = lesson.note } })
   if reply.err then
     fail("finch.feedback: " .. reply.err.message)
   end
@@ -205,18 +211,31 @@ local function main()
   capture_messages()
   require("finch").setup({ cmd = vim.json.decode(env.FINCH_SERVER_CMD or '["finch-lsp"]'), settings = settings(), progress = false })
   say(("Neovim %s with editors/nvim; server: %s"):format(tostring(vim.version()), env.FINCH_SERVER_CMD or "finch-lsp"))
-  local bufnr, client = open_file("add.py", FIRST_PROMPT)
+  local bufnr, client = open_file("lesson_1.py", vim.split(LESSONS[1].prompt, "\n", { plain = true }))
   wait_until_ready(client)
-  local entry, start_col = show_menu(client, bufnr)
-  if not entry then
-    fail("the first prompt got no suggestion to accept and rate")
+  say("before learning, on new code:")
+  for i, prompt in ipairs(NEW_PROMPTS) do
+    show_menu(client, open_file(("new_%d.py"):format(i), vim.split(prompt, "\n", { plain = true })))
   end
-  accept_with_ctrl_y(bufnr, entry, start_col)
-  wait_accepted(client, bufnr, entry.user_data.finch.command.arguments[1])
-  rate_with_correction(client)
+  for i, lesson in ipairs(LESSONS) do
+    if i > 1 then
+      bufnr = open_file(("lesson_%d.py"):format(i), vim.split(lesson.prompt, "\n", { plain = true }))
+    end
+    local entry, start_col = show_menu(client, bufnr)
+    if not entry then
+      fail(("lesson %d got no suggestion to rate"):format(i))
+    end
+    if i == 1 then
+      accept_with_ctrl_y(bufnr, entry, start_col)
+      wait_accepted(client, bufnr, entry.user_data.finch.command.arguments[1])
+    end
+    rate_with_correction(client, lesson)
+  end
   local activated = train()
-  local second = open_file("add_three.py", SECOND_PROMPT)
-  show_menu(client, second)
+  say("after the hot swap, on the same new code:")
+  for i, prompt in ipairs(NEW_PROMPTS) do
+    show_menu(client, open_file(("after_%d.py"):format(i), vim.split(prompt, "\n", { plain = true })))
+  end
   say(":FinchStatus")
   say(unpack(format.status(execute(client, "finch.status").result)))
   stop(client)

@@ -34,17 +34,24 @@ class Cursor:
         return not self.line_suffix.strip()
 
 
+def outside_strings(text: str, quotes: str = "\"'"):
+    """(index, character) of every character of ``text`` outside string quotes."""
+    quote = None
+    for i, ch in enumerate(text):
+        if quote:
+            quote = None if ch == quote and text[i - 1] != "\\" else quote
+        elif ch in quotes:
+            quote = ch
+        else:
+            yield i, ch
+
+
 def in_comment(line_prefix: str) -> bool:
     """Whether the cursor sits in a line comment (a marker outside string quotes)."""
-    quote = None
-    for i, ch in enumerate(line_prefix):
-        if quote:
-            quote = None if ch == quote and line_prefix[i - 1] != "\\" else quote
-        elif ch in "\"'`":
-            quote = ch
-        elif any(line_prefix.startswith(marker, i) for marker in COMMENT_MARKERS):
-            return True
-    return False
+    return any(
+        any(line_prefix.startswith(marker, i) for marker in COMMENT_MARKERS)
+        for i, _ in outside_strings(line_prefix, "\"'`")
+    )
 
 
 def allows_multiline(cursor: Cursor, mode: str) -> bool:
@@ -85,13 +92,9 @@ def cut_block(text: str, cursor: Cursor) -> str:
 
 def open_brackets(text: str) -> list[str]:
     """Brackets opened and not closed in ``text`` (outside string quotes), innermost last."""
-    stack, quote = [], None
-    for i, ch in enumerate(text):
-        if quote:
-            quote = None if ch == quote and text[i - 1] != "\\" else quote
-        elif ch in "\"'":
-            quote = ch
-        elif ch in OPENERS:
+    stack = []
+    for _, ch in outside_strings(text):
+        if ch in OPENERS:
             stack.append(ch)
         elif ch in CLOSERS and stack and stack[-1] == CLOSERS[ch]:
             stack.pop()
@@ -105,13 +108,9 @@ def cut_unbalanced(text: str, cursor: Cursor) -> str:
     is kept (it finishes the user's call); mid-line the suffix already holds the closers.
     """
     outer = open_brackets(cursor.line_prefix) if cursor.at_line_end else []
-    stack, quote = [], None
-    for i, ch in enumerate(text):
-        if quote:
-            quote = None if ch == quote and text[i - 1] != "\\" else quote
-        elif ch in "\"'":
-            quote = ch
-        elif ch in OPENERS:
+    stack = []
+    for i, ch in outside_strings(text):
+        if ch in OPENERS:
             stack.append(ch)
         elif ch in CLOSERS:
             if stack and stack[-1] == CLOSERS[ch]:
