@@ -153,6 +153,7 @@ end
 
 --- Open the menu at the end of the buffer in Insert mode and accept it with <C-y>, as a user would.
 local function accept_with_ctrl_y(bufnr, entry, start_col)
+  vim.api.nvim_set_current_buf(bufnr)
   vim.api.nvim_win_set_cursor(0, { vim.api.nvim_buf_line_count(bufnr), 0 })
   _G.finch_demo_menu = function()
     vim.fn.complete(start_col, { entry })
@@ -170,9 +171,11 @@ local function wait_accepted(client, bufnr, id)
     unpack(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)))
 end
 
-local function rate_with_correction(client, lesson)
+--- Rate the suggestion `id` (the one just shown: "the last suggestion" would be the accepted one).
+local function rate_with_correction(client, lesson, id)
   say(("rating it critical with the correction %q and the note %q"):format(lesson.correction, lesson.note))
-  local reply = execute(client, "finch.feedback", { { rating = "critical", correction = lesson.correction, note = lesson.note } })
+  local feedback = { rating = "critical", correction = lesson.correction, note = lesson.note, suggestionId = id }
+  local reply = execute(client, "finch.feedback", { feedback })
   if reply.err then
     fail("finch.feedback: " .. reply.err.message)
   end
@@ -225,11 +228,12 @@ local function main()
     if not entry then
       fail(("lesson %d got no suggestion to rate"):format(i))
     end
+    local id = entry.user_data.finch.command.arguments[1]
     if i == 1 then
       accept_with_ctrl_y(bufnr, entry, start_col)
-      wait_accepted(client, bufnr, entry.user_data.finch.command.arguments[1])
+      wait_accepted(client, bufnr, id)
     end
-    rate_with_correction(client, lesson)
+    rate_with_correction(client, lesson, id)
   end
   local activated = train()
   say("after the hot swap, on the same new code:")
