@@ -14,7 +14,6 @@ prompts with the base model before the adapter exists.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from typing import TYPE_CHECKING

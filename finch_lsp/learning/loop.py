@@ -19,6 +19,7 @@ from finch_lsp.learning.adapters import AdapterStore, activate, adapter_count, b
 from finch_lsp.learning.feedback import FeedbackService, mark_training
 from finch_lsp.learning.store import Example, FeedbackStore
 from finch_lsp.learning.trainer import TrainerProcess, TrainingState
+from finch_lsp.progress import ProgressReporter
 from finch_lsp.protocol import FeedbackArgs, InvalidArguments
 
 if TYPE_CHECKING:
@@ -110,8 +111,6 @@ class LearningLoop:
         return None
 
     def _spawn(self, why: str) -> str | None:
-        from finch_lsp.server import ProgressReporter
-
         staging = self.adapters.staging_dir()
         job = self._job(staging)
         self._progress = ProgressReporter(self.server, "finch: training an adapter")
