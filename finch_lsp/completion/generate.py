@@ -5,19 +5,26 @@ space) would make the model continue from an unusual token boundary. The prompt 
 off to the last token boundary and the first generated tokens are constrained to start
 with (or spell out) the removed text, which is then stripped from the result.
 Cancellation is checked at every decoding step.
+
+On CUDA, generation uses a static KV cache (transformers then compiles the decoding step and
+replays it as a CUDA graph). The cache is allocated once per model at a bucketed length and
+reused by every request, so prompts of any length under the bucket share one compiled graph:
+nothing is recompiled or re-recorded per request.
 """
 
 from __future__ import annotations
 
 import bisect
 import threading
+import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     from finch_lsp.models import LoadedModel
 
 HEAL_WINDOW = 256  # characters of prefix re-tokenized to find the last token boundary
+STATIC_CACHE_MIN = 2048  # tokens: the default prompt budget (1536) plus new tokens fits in it
 
 
 class TokenIndex:
@@ -128,6 +135,66 @@ def _stopping(cancel: threading.Event, stop_at_newline: Callable[[list[int]], bo
     return CancelOrNewline()
 
 
+def static_cache_length(total_tokens: int) -> int:
+    """The static-cache length for a prompt plus new tokens: 2048, or the next power of two.
+
+    Every length is a compiled graph of its own, so lengths are few: one covers every request
+    under the default prompt budget, and a larger budget adds one more per doubling.
+    """
+    length = STATIC_CACHE_MIN
+    while length < total_tokens:
+        length *= 2
+    return length
+
+
+_static_caches: "weakref.WeakKeyDictionary[Any, tuple[int, Any]]" = weakref.WeakKeyDictionary()  # model -> (length, cache)
+
+
+def _static_cache(model, total_tokens: int):
+    """The model's reusable static cache, emptied, with room for ``total_tokens``.
+
+    Reusing one cache keeps its tensors at fixed addresses, so the CUDA graph recorded for the
+    decoding step is replayed on the next request instead of recorded again. A longer request
+    replaces it with the next bucket (one compilation, then reused in turn).
+    """
+    from transformers import StaticCache
+
+    length, cache = _static_caches.get(model, (0, None))
+    if cache is None or length < total_tokens:
+        length = static_cache_length(total_tokens)
+        cache = StaticCache(config=model.config, max_cache_len=length)
+        _static_caches[model] = (length, cache)
+    else:
+        cache.reset()
+    return cache
+
+
+def generation_kwargs(loaded: "LoadedModel", prompt_len: int, max_new_tokens: int, min_new_tokens: int = 0) -> dict:
+    """The ``model.generate`` arguments of every completion: greedy, token counts, stop ids, cache.
+
+    With ``min_new_tokens >= max_new_tokens`` stop tokens are ignored and exactly
+    ``max_new_tokens`` tokens are generated (benchmarks). On CUDA the reusable static cache is
+    passed in (call inside ``torch.inference_mode``, where it is reset).
+    """
+    kwargs: dict[str, Any] = {
+        "max_new_tokens": max_new_tokens,
+        "min_new_tokens": min_new_tokens,
+        "do_sample": False,
+        "eos_token_id": None if min_new_tokens >= max_new_tokens else loaded.stop_token_ids,
+        "pad_token_id": loaded.stop_token_ids[0] if loaded.stop_token_ids else None,
+    }
+    if str(loaded.device).startswith("cuda"):
+        kwargs["past_key_values"] = _static_cache(loaded.model, prompt_len + max_new_tokens)
+    return kwargs
+
+
+def healing_processors(loaded: "LoadedModel", removed: str):
+    """The logits processors for a prompt whose last ``removed`` characters were cut (healing)."""
+    from transformers import LogitsProcessorList
+
+    return LogitsProcessorList([_healing_processor(token_index(loaded.tokenizer), removed)] if removed else [])
+
+
 def generate(
     loaded: "LoadedModel",
     prompt_text: str,
@@ -139,13 +206,12 @@ def generate(
 ) -> Generated:
     """Greedy-generate after ``prompt_text``; the first tokens spell ``removed`` (healing)."""
     import torch
-    from transformers import LogitsProcessorList, StoppingCriteriaList
+    from transformers import StoppingCriteriaList
 
     cancel = cancel or threading.Event()
     tok = loaded.tokenizer
     ids = tok(prompt_text, add_special_tokens=False, return_tensors="pt")["input_ids"].to(loaded.device)
     prompt_len = ids.shape[1]
-    processors = LogitsProcessorList([_healing_processor(token_index(tok), removed)] if removed else [])
 
     def newline_done(new_ids: list[int]) -> bool:
         text = tok.decode(new_ids, skip_special_tokens=True)[len(removed):]
@@ -153,19 +219,13 @@ def generate(
 
     stop_at_newline = newline_done if single_line and min_new_tokens < max_new_tokens else None
     stopping = StoppingCriteriaList([_stopping(cancel, stop_at_newline, prompt_len)])
-    kwargs = {"cache_implementation": "static"} if loaded.device == "cuda" else {}
     with torch.inference_mode():
         out = loaded.model.generate(
             input_ids=ids,
             attention_mask=torch.ones_like(ids),
-            max_new_tokens=max_new_tokens,
-            min_new_tokens=min_new_tokens,
-            do_sample=False,
-            logits_processor=processors,
+            logits_processor=healing_processors(loaded, removed),
             stopping_criteria=stopping,
-            eos_token_id=None if min_new_tokens >= max_new_tokens else loaded.stop_token_ids,
-            pad_token_id=loaded.stop_token_ids[0] if loaded.stop_token_ids else None,
-            **kwargs,
+            **generation_kwargs(loaded, prompt_len, max_new_tokens, min_new_tokens),
         )
     new = out[0, prompt_len:].tolist()
     new = [t for t in new if t not in loaded.stop_token_ids] if min_new_tokens < max_new_tokens else new
@@ -175,5 +235,9 @@ def generate(
 
 
 def warm_up(loaded: "LoadedModel") -> None:
-    """One short generation so the first completion does not pay for lazy set-up (GPU compilation)."""
+    """One short generation so the first completion does not pay for lazy set-up.
+
+    On CUDA it allocates the static cache at the smallest bucket (the one every prompt under
+    the default budget uses), compiles the decoding step for it and records its CUDA graph.
+    """
     generate(loaded, "def main():\n    ", "", 8, min_new_tokens=8)
