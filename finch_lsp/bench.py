@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from finch_lsp.completion.engine import CompletionRequest
+from finch_lsp.stdio_client import StdioClient
 
 WARMUPS = 3
 SHORT_PROMPT_TOKENS = 200  # the prompt size when --prompt-tokens is 0
@@ -191,78 +189,6 @@ def completion_settings(new_tokens: int, prompt_tokens: int) -> dict:
 
 
 # -- the client --------------------------------------------------------------------------------
-class StdioClient:
-    """A minimal JSON-RPC client of the server on its stdin and stdout, as editors drive it.
-
-    Reads synchronously: a request waits for its response, answering whatever the server asks
-    meanwhile with a null result and dropping notifications. A watchdog kills a server that
-    leaves a request unanswered for ``REQUEST_TIMEOUT_S`` (the request then fails).
-    """
-
-    def __init__(self, command: list[str], env: dict[str, str], stderr) -> None:
-        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env)
-        self._next_id = 0
-        self._deadline: float | None = None
-        threading.Thread(target=self._watchdog, name="finch-bench-watchdog", daemon=True).start()
-
-    def _watchdog(self) -> None:
-        while self.proc.poll() is None:
-            deadline = self._deadline
-            if deadline is not None and time.monotonic() > deadline:
-                self.proc.kill()
-                return
-            time.sleep(1.0)
-
-    def _write(self, message: dict) -> None:
-        body = json.dumps(message).encode()
-        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-        self.proc.stdin.flush()
-
-    def _read(self) -> dict:
-        out, length = self.proc.stdout, None
-        while True:
-            line = out.readline()
-            if not line:
-                raise ConnectionError(f"the server closed its output (exit status {self.proc.poll()})")
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-            elif line in (b"\r\n", b"\n"):
-                return json.loads(out.read(length or 0))
-
-    def notify(self, method: str, params: Any = None) -> None:
-        self._write({"jsonrpc": "2.0", "method": method, "params": params})
-
-    def request(self, method: str, params: Any = None) -> Any:
-        """Send a request and return its result; a JSON-RPC error raises RuntimeError."""
-        self._next_id += 1
-        request_id = self._next_id
-        self._deadline = time.monotonic() + REQUEST_TIMEOUT_S
-        try:
-            self._write({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
-            while True:
-                message = self._read()
-                if "method" in message and "id" in message:  # a request from the server
-                    self._write({"jsonrpc": "2.0", "id": message["id"], "result": None})
-                elif message.get("id") == request_id and "method" not in message:
-                    if "error" in message:
-                        raise RuntimeError(f"{method} failed: {message['error']}")
-                    return message.get("result")
-        finally:
-            self._deadline = None
-
-    def close(self, timeout: float = 20.0) -> None:
-        """shutdown, exit, and wait for the process (killed if it does not go)."""
-        try:
-            if self.proc.poll() is None:
-                self.request("shutdown")
-                self.notify("exit")
-                self.proc.stdin.close()
-            self.proc.wait(timeout=timeout)
-        except (OSError, ConnectionError, RuntimeError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
-
-
 @dataclass
 class EndToEnd:
     """Client-side seconds per request, the engine's own seconds, and what the server reported."""

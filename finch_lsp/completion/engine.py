@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import functools
 import logging
 import threading
 import time
@@ -195,7 +196,8 @@ def build_model_prompt(loaded, request: CompletionRequest) -> tuple[Prompt, str]
     """The prompt for ``request`` on ``loaded`` and the text removed by token healing."""
     tokenizer = loaded.tokenizer
 
-    def count(text: str) -> int:
+    @functools.lru_cache(maxsize=512)
+    def count(text: str) -> int:  # cached: the budget split counts the same texts more than once
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
     budget = max(64, min(request.prompt_tokens, loaded.context_length - request.max_new_tokens - 8))
