@@ -20,7 +20,7 @@ import msgspec
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
-from finch_lsp.actions_prompt import build_prompt, render_prompt, reply_to_code
+from finch_lsp.actions_prompt import build_prompt, render_prompt, reply_complete, reply_to_code
 from finch_lsp.actions_edit import Change, plan_change
 from finch_lsp.actions_target import Target, find_target, is_python
 from finch_lsp.completion.engine import ModelState
@@ -122,7 +122,10 @@ def run_action(loaded, request: ActionRequest) -> ActionOutput | None:
         return None
     prompt = build_prompt(request.action, request.code, request.path, request.language)
     text = render_prompt(loaded.tokenizer, prompt, loaded.has_chat_template)
-    out = generate(loaded, text + prompt.forced, "", MAX_NEW_TOKENS, cancel=request.cancel)
+    out = generate(
+        loaded, text + prompt.forced, "", MAX_NEW_TOKENS, cancel=request.cancel,
+        stop_when=lambda reply: reply_complete(prompt.forced + reply),
+    )
     return ActionOutput(text, prompt.forced + out.text, out.cancelled)
 
 

@@ -198,6 +198,17 @@ def clean_reply(reply: str) -> str:
     return _trim_blank_lines("\n".join(lines[:first]))
 
 
+def reply_complete(reply: str) -> bool:
+    """Whether a reply, as far as it is written, already holds its whole code block.
+
+    Generation can stop there: what follows a closing fence is chatter that ``clean_reply``
+    drops anyway.
+    """
+    lines = reply.split("\n")[:-1]  # whole lines only
+    fences = [i for i, line in enumerate(lines) if FENCE.match(line)]
+    return bool(fences) and (not _opens_block(lines, fences[0]) or len(fences) > 1)
+
+
 def _opens_block(lines: list[str], fence: int) -> bool:
     """Whether the fence at ``fence`` opens a block: it has a language tag, or prose precedes it."""
     if lines[fence].strip()[3:].strip():

@@ -203,8 +203,13 @@ def generate(
     cancel: threading.Event | None = None,
     single_line: bool = False,
     min_new_tokens: int = 0,
+    stop_when: Callable[[str], bool] | None = None,
 ) -> Generated:
-    """Greedy-generate after ``prompt_text``; the first tokens spell ``removed`` (healing)."""
+    """Greedy-generate after ``prompt_text``; the first tokens spell ``removed`` (healing).
+
+    ``stop_when(text so far)`` ends generation early once the caller has what it needs
+    (a code action's closing fence).
+    """
     import torch
     from transformers import StoppingCriteriaList
 
@@ -213,12 +218,16 @@ def generate(
     ids = tok(prompt_text, add_special_tokens=False, return_tensors="pt")["input_ids"].to(loaded.device)
     prompt_len = ids.shape[1]
 
-    def newline_done(new_ids: list[int]) -> bool:
-        text = tok.decode(new_ids, skip_special_tokens=True)[len(removed):]
-        return "\n" in text.lstrip("\n") if text.strip() else False
+    newline = single_line and min_new_tokens < max_new_tokens
 
-    stop_at_newline = newline_done if single_line and min_new_tokens < max_new_tokens else None
-    stopping = StoppingCriteriaList([_stopping(cancel, stop_at_newline, prompt_len)])
+    def done(new_ids: list[int]) -> bool:
+        text = tok.decode(new_ids, skip_special_tokens=True)[len(removed):]
+        if newline and text.strip() and "\n" in text.lstrip("\n"):
+            return True
+        return stop_when is not None and stop_when(text)
+
+    check = done if newline or stop_when is not None else None
+    stopping = StoppingCriteriaList([_stopping(cancel, check, prompt_len)])
     with torch.inference_mode():
         out = loaded.model.generate(
             input_ids=ids,

@@ -376,3 +376,19 @@ def test_parse_data():
     for bad in (None, {**data, "action": "delete"}, {**data, "range": "0:0"}):
         with pytest.raises(JsonRpcInvalidParams):
             parse_data(bad)
+
+
+@pytest.mark.parametrize(
+    "reply,complete",
+    [
+        ("def f():\n    return 1\n", False),
+        ("def f():\n    return 1\n```\n", True),  # the opened block was closed
+        ("def f():\n    return 1\n```", False),  # the fence line is not finished yet
+        ("Here it is:\n```python\ndef f():\n", False),  # a block of its own, still open
+        ("Here it is:\n```python\ndef f():\n```\n", True),
+    ],
+)
+def test_reply_complete(reply, complete):
+    from finch_lsp.actions_prompt import reply_complete
+
+    assert reply_complete(reply) is complete
