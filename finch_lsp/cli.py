@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--new-tokens", type=int, default=32)
     bench.add_argument("--prompt-tokens", type=int, default=0, help="pad the prompt to about this many tokens (0: a short prompt)")
     bench.add_argument("--output", help="append the result as a markdown section to this file")
+    bench.add_argument("--learning", action="store_true", help="measure the learning scenario (hit rate, forgetting, training time) instead of latency")
     demo = sub.add_parser("demo", help="drive the server like an editor and print what it shows")
     _server_options(demo)
     demo.add_argument("--client", choices=["auto", "nvim", "stdio"], default="auto", help="the editor: headless Neovim (auto, when found) or a plain stdio client")
@@ -88,6 +89,10 @@ def serve(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_file)
+    if args.command == "bench" and args.learning:
+        from finch_lsp.bench_learning import run_learning_bench
+
+        return run_learning_bench(args)
     if args.command == "bench":
         from finch_lsp.bench import run_bench
 
