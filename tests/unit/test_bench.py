@@ -146,3 +146,11 @@ def test_a_tiny_real_run_prints_the_report(tmp_path: Path):
     assert re.search(r"raw\s+p50\s+[\d.]+ ms\s+p95\s+[\d.]+ ms", done.stdout)
     assert re.search(r"ratio\s+p50\s+[\d.]+\s+p95\s+[\d.]+", done.stdout)
     assert "tiny-qwen2" in output.read_text() and SECTION_HEADING in output.read_text()
+
+
+def test_learning_bench_renders_its_row():
+    from finch_lsp.bench_learning import render
+
+    result = {"before_hits": 0, "hits": 5, "unseen": 5, "kept": 6, "unrelated": 6, "activated": True, "wall": 42.56}
+    text = render(result, "smollm2-135m", {"cpu": "CPU X", "cores": "2", "gpu": "none"}, "finch-lsp bench --learning")
+    assert "| 0/5 | 5/5 | 6/6 | yes | 42.6 s |" in text and "CPU X, 2 cores" in text
