@@ -13,9 +13,6 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-Positive = msgspec.Meta(gt=0)
-
-
 def _doc(description: str, **constraints: Any) -> msgspec.Meta:
     return msgspec.Meta(description=description, **constraints)
 

@@ -86,7 +86,7 @@ def track_changes(ls: FinchLanguageServer, params: types.DidChangeTextDocumentPa
             text = text[:start] + change.text + text[end:]
             ls.suggestions.on_change(uri, start, end, change.text, text)
     ls.previous_text[uri] = doc.source
-    if ls.learning is not None and ls.learning.feedback.pending():
+    if ls.learning is not None and ls.learning.feedback.has_pending():
         ls.learning.feedback.resolve_from_edits()
 
 

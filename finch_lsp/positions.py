@@ -6,9 +6,6 @@ a completion at a position the server cannot see would be computed for the wrong
 
 from __future__ import annotations
 
-UNIT_SIZE = {"utf-8": None, "utf-16": 2, "utf-32": 4}
-
-
 def _units(ch: str, encoding: str) -> int:
     """Code units one character takes in ``encoding``."""
     if encoding == "utf-8":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
@@ -26,22 +25,14 @@ MAX_OTHER_FILES = 4
 MAX_OTHER_FILE_CHARS = 20_000
 
 
-@dataclass
-class Shown:
-    """A post-processed completion ready to be shown, with its suggestion."""
-
-    suggestion: Suggestion
-    offset: int
-
-
 class CompletionService:
     """Turns inline-completion and completion requests into suggestions."""
 
     def __init__(self, server: "FinchLanguageServer") -> None:
         self.server = server
 
-    def _snapshot(self, uri: str, position: types.Position) -> tuple[CompletionRequest, int, int | None] | None:
-        """A read-only request for the engine, the cursor offset and the document version."""
+    def _snapshot(self, uri: str, position: types.Position) -> tuple[CompletionRequest, int | None] | None:
+        """A read-only request for the engine and the document version it was taken from."""
         doc = self.server.workspace.text_documents.get(uri)
         if doc is None:
             log.info("completion for %s ignored: the document is not open (send didOpen first)", uri)
@@ -67,18 +58,18 @@ class CompletionService:
             min_new_tokens=min(config.min_new_tokens, config.max_new_tokens),
             prompt_tokens=config.prompt_tokens,
         )
-        return request, offset, doc.version
+        return request, doc.version
 
     def _other_files(self, uri: str) -> tuple[OtherFile, ...]:
         docs = [d for u, d in self.server.workspace.text_documents.items() if u != uri]
         return tuple(OtherFile(d.path, d.source[:MAX_OTHER_FILE_CHARS]) for d in docs[-MAX_OTHER_FILES:])
 
-    async def suggest(self, uri: str, position: types.Position) -> Shown | None:
+    async def suggest(self, uri: str, position: types.Position) -> Suggestion | None:
         """Run one completion; None when there is nothing to show (not ready, stale, empty)."""
         snap = self._snapshot(uri, position)
         if snap is None:
             return None
-        request, offset, version = snap
+        request, version = snap
         future = self.server.engine.complete(request)
         try:
             output = await asyncio.wrap_future(future)
@@ -104,13 +95,12 @@ class CompletionService:
         )
         if self.server.teacher is not None:
             self.server.teacher.maybe_review(suggestion)
-        return Shown(suggestion, offset)
+        return suggestion
 
     async def inline(self, params: types.InlineCompletionParams) -> types.InlineCompletionList:
-        shown = await self.suggest(params.text_document.uri, params.position)
-        if shown is None:
+        s = await self.suggest(params.text_document.uri, params.position)
+        if s is None:
             return types.InlineCompletionList(items=[])
-        s = shown.suggestion
         item = types.InlineCompletionItem(
             insert_text=s.text,
             range=types.Range(params.position, params.position),
@@ -122,19 +112,18 @@ class CompletionService:
         empty = types.CompletionList(is_incomplete=True, items=[])
         if self.server.client_has_inline_completion:
             return empty  # the client shows inline completions; do not duplicate them in its menu
-        shown = await self.suggest(params.text_document.uri, params.position)
-        if shown is None:
+        s = await self.suggest(params.text_document.uri, params.position)
+        if s is None:
             return empty
-        return types.CompletionList(is_incomplete=True, items=[completion_item(shown, params.position)])
+        return types.CompletionList(is_incomplete=True, items=[completion_item(s, params.position)])
 
 
 def accept_command(suggestion_id: str) -> types.Command:
     return types.Command(title="Accept finch suggestion", command=ACCEPT, arguments=[suggestion_id])
 
 
-def completion_item(shown: Shown, position: types.Position) -> types.CompletionItem:
+def completion_item(s: Suggestion, position: types.Position) -> types.CompletionItem:
     """A menu item replacing the word before the cursor, so clients' word filters keep it."""
-    s = shown.suggestion
     line_prefix = s.prefix.rsplit("\n", 1)[-1]
     word = line_prefix[len(line_prefix.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")):]
     # positions are in client units; the word is ASCII-only so its length is the same in every encoding

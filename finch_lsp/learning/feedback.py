@@ -128,18 +128,24 @@ class FeedbackService:
         with self._lock:
             return sorted(self._examples.values(), key=lambda e: e.created_at)
 
+    def has_pending(self) -> bool:
+        """Cheap enough for every keystroke's didChange: no sorting, no copies."""
+        with self._lock:
+            return any(e.pending for e in self._examples.values())
+
     def pending(self) -> list[Example]:
         return [e for e in self.all() if e.pending]
 
-    def buffer(self) -> list[Example]:
+    def buffer(self, examples: list[Example] | None = None) -> list[Example]:
         """The replay buffer: the last ``bufferSize`` trainable examples."""
-        trainable = [e for e in self.all() if not e.pending]
+        trainable = [e for e in (examples if examples is not None else self.all()) if not e.pending]
         return trainable[-self.config.training.buffer_size :]
 
     def stats(self) -> BufferStats:
-        buffer = self.buffer()
-        new = sum(1 for e in self.all() if not e.pending and e.created_at > self.last_training_at)
-        return BufferStats(len(buffer), sum(e.weight for e in buffer), len(self.pending()), new)
+        examples = self.all()
+        buffer = self.buffer(examples)
+        new = sum(1 for e in examples if not e.pending and e.created_at > self.last_training_at)
+        return BufferStats(len(buffer), sum(e.weight for e in buffer), sum(e.pending for e in examples), new)
 
     def threshold_reached(self) -> bool:
         return self.stats().new_since_training >= self.config.training.threshold

@@ -43,11 +43,11 @@ def test_in_comment(line, expected):
 def test_menu_item_replaces_the_word_before_the_cursor():
     from lsprotocol import types
 
-    from finch_lsp.completion.service import Shown, completion_item
+    from finch_lsp.completion.service import completion_item
     from finch_lsp.learning.suggestions import Suggestion
 
     s = Suggestion("s1", "file:///a.py", 1, "def add(a, b):\n    retur", "", "n a + b", "m", None)
-    item = completion_item(Shown(s, 0), types.Position(1, 9))
+    item = completion_item(s, types.Position(1, 9))
     assert item.text_edit.new_text == "return a + b" and item.filter_text == "return a + b"
     assert item.text_edit.range == types.Range(types.Position(1, 4), types.Position(1, 9))
     assert item.data == {"suggestionId": "s1"} and item.command.arguments == ["s1"]
