@@ -102,9 +102,11 @@ class TrainerProcess:
         finally:
             self._lock.release()
             job_path.unlink(missing_ok=True)
-        self.state = TrainingState.IDLE if error is None else TrainingState.FAILED
-        self.last_error = error
-        on_exit(result, error)
+        try:
+            on_exit(result, error)  # publish and judge first: "idle" means the adapter is listed
+        finally:
+            self.state = TrainingState.IDLE if error is None else TrainingState.FAILED
+            self.last_error = error
 
     def kill(self) -> None:
         """Stop a running trainer (server exit)."""
