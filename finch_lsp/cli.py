@@ -70,7 +70,7 @@ def setup_logging(level: str, log_file: str | None) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from finch_lsp.server import ServerOptions, create_server
+    from finch_lsp.server.wiring import ServerOptions, create_server
 
     if args.data_dir:
         os.environ["FINCH_DATA_DIR"] = args.data_dir
@@ -90,15 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_file)
     if args.command == "bench" and args.learning:
-        from finch_lsp.bench_learning import run_learning_bench
+        from finch_lsp.tools.lessons import run_learning_bench
 
         return run_learning_bench(args)
     if args.command == "bench":
-        from finch_lsp.bench import run_bench
+        from finch_lsp.tools.latency import run_bench
 
         return run_bench(args)
     if args.command == "demo":
-        from finch_lsp.demo import run_demo
+        from finch_lsp.tools.demo import run_demo
 
         return run_demo(args)
     return serve(args)

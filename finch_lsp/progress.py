@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 if TYPE_CHECKING:
-    from finch_lsp.server import FinchLanguageServer
+    from finch_lsp.host import Host
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 class ProgressReporter:
     """``$/progress`` for one long task; safe to call from any thread; a no-op without client support."""
 
-    def __init__(self, server: "FinchLanguageServer", title: str) -> None:
+    def __init__(self, server: "Host", title: str) -> None:
         self.server, self.title = server, title
         self.token = f"finch-{uuid.uuid4().hex[:12]}"
         self._created: asyncio.Future | None = None

@@ -18,8 +18,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from finch_lsp.completion.generate import generate, heal_split
-from finch_lsp.completion.prompt import OtherFile, Prompt, fim_prompt, prefix_prompt, render_fim
+from finch_lsp.completion.generate import generate, heal_prompt
+from finch_lsp.completion.prompt import OtherFile, Prompt, fim_prompt, prefix_prompt
 
 log = logging.getLogger(__name__)
 
@@ -203,12 +203,12 @@ def build_model_prompt(loaded, request: CompletionRequest) -> tuple[Prompt, str]
     budget = max(64, min(request.prompt_tokens, loaded.context_length - request.max_new_tokens - 8))
     if loaded.fim is None:
         prompt = prefix_prompt(request.prefix, budget, count)
-        kept, removed = heal_split(tokenizer, prompt.prefix)
+        kept, removed = heal_prompt(tokenizer, prompt.prefix, None)
         return Prompt(kept, kept, "", (), fim=False, full=prompt.text), removed
     prompt = fim_prompt(
         request.prefix, request.suffix, loaded.fim, budget, count,
         path=request.path, others=request.others,
     )
-    kept, removed = heal_split(tokenizer, prompt.prefix)
-    text = render_fim(loaded.fim, kept, prompt.suffix, prompt.header) if removed else prompt.text
+    text, removed = heal_prompt(tokenizer, prompt.text, loaded.fim)
+    kept = prompt.prefix[: len(prompt.prefix) - len(removed)]
     return Prompt(text, kept, prompt.suffix, prompt.files, fim=True, header=prompt.header, full=prompt.text), removed

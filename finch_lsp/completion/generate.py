@@ -20,6 +20,9 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
+from finch_lsp.completion.prompt import FimMarkers
+from finch_lsp.models.loaded import FimTokens
+
 if TYPE_CHECKING:
     from finch_lsp.models import LoadedModel
 
@@ -82,6 +85,22 @@ def heal_split(tokenizer, prefix: str) -> tuple[str, str]:
         return prefix, ""
     cut = start + offsets[-1][0]
     return prefix[:cut], prefix[cut:]
+
+
+def heal_prompt(tokenizer, text: str, fim: FimMarkers | None = None) -> tuple[str, str]:
+    """(model input, removed text): a rendered prompt with its code prefix backed off to a token boundary.
+
+    The one healing rule for inference, training and evaluation. A FIM prompt (ending in the
+    middle marker) is healed inside: its prefix part is cut and the prompt re-rendered around
+    it; a plain prompt is healed at its end.
+    """
+    fim = fim or FimTokens()
+    if not (text.endswith(fim.middle) and fim.prefix in text and fim.suffix in text):
+        return heal_split(tokenizer, text)
+    header, body = text.rsplit(fim.prefix, 1)
+    prefix, rest = body.split(fim.suffix, 1)
+    kept, removed = heal_split(tokenizer, prefix)
+    return f"{header}{fim.prefix}{kept}{fim.suffix}{rest}", removed
 
 
 @dataclass

@@ -181,3 +181,20 @@ def postprocess(raw: str, prefix: str, suffix: str, multiline: str = "auto") -> 
     text = drop_suffix_overlap(text, cursor)
     text = match_indentation(text, cursor).rstrip()
     return text if text.strip() else ""
+
+
+def first_line(text: str) -> str:
+    """The first non-empty line of ``text``, stripped, runs of whitespace collapsed to one space.
+
+    The one way completions are compared by their first line (evaluation, benchmarks).
+    """
+    for line in text.splitlines():
+        if line.strip():
+            return " ".join(line.split())
+    return ""
+
+
+def first_line_of_completion(text: str) -> str:
+    """The completion up to the end of its first non-empty line (leading newlines kept)."""
+    body = text.lstrip("\n")
+    return text[: len(text) - len(body)] + body.split("\n", 1)[0]

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from lsprotocol import types
 
 from finch_lsp.completion.engine import CompletionRequest
 from finch_lsp.completion.postprocess import allows_multiline, Cursor, postprocess
 from finch_lsp.completion.prompt import OtherFile
-from finch_lsp.learning.suggestions import Suggestion
-from finch_lsp.positions import offset_at
+from finch_lsp.documents.suggestions import Suggestion
+from finch_lsp.documents.positions import offset_at
 from finch_lsp.protocol import ACCEPT
 
 if TYPE_CHECKING:
-    from finch_lsp.server import FinchLanguageServer
+    from finch_lsp.host import Host
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +28,13 @@ MAX_OTHER_FILE_CHARS = 20_000
 class CompletionService:
     """Turns inline-completion and completion requests into suggestions."""
 
-    def __init__(self, server: "FinchLanguageServer") -> None:
-        self.server = server
+    def __init__(self, host: "Host", on_shown: Callable[[Suggestion], None] = lambda s: None) -> None:
+        self.host = host
+        self.on_shown = on_shown
 
     def _snapshot(self, uri: str, position: types.Position) -> tuple[CompletionRequest, int | None] | None:
         """A read-only request for the engine and the document version it was taken from."""
-        doc = self.server.workspace.text_documents.get(uri)
+        doc = self.host.workspace.text_documents.get(uri)
         if doc is None:
             log.info("completion for %s ignored: the document is not open (send didOpen first)", uri)
             return None
@@ -41,11 +42,11 @@ class CompletionService:
         if len(text) > MAX_DOCUMENT_CHARS:
             log.info("completion for %s ignored: %d characters is over the %d cap", uri, len(text), MAX_DOCUMENT_CHARS)
             return None
-        offset = offset_at(text, position.line, position.character, self.server.position_encoding)
+        offset = offset_at(text, position.line, position.character, self.host.position_encoding)
         if offset is None:
             log.info("completion for %s ignored: position %d:%d is outside the document", uri, position.line, position.character)
             return None
-        config = self.server.config.completion
+        config = self.host.config.completion
         cursor = Cursor(text[:offset], text[offset:])
         request = CompletionRequest(
             key=uri,
@@ -61,7 +62,7 @@ class CompletionService:
         return request, doc.version
 
     def _other_files(self, uri: str) -> tuple[OtherFile, ...]:
-        docs = [d for u, d in self.server.workspace.text_documents.items() if u != uri]
+        docs = [d for u, d in self.host.workspace.text_documents.items() if u != uri]
         return tuple(OtherFile(d.path, d.source[:MAX_OTHER_FILE_CHARS]) for d in docs[-MAX_OTHER_FILES:])
 
     async def suggest(self, uri: str, position: types.Position) -> Suggestion | None:
@@ -70,7 +71,7 @@ class CompletionService:
         if snap is None:
             return None
         request, version = snap
-        future = self.server.engine.complete(request)
+        future = self.host.engine.complete(request)
         try:
             output = await asyncio.wrap_future(future)
         except asyncio.CancelledError:
@@ -78,23 +79,22 @@ class CompletionService:
             raise
         if output is None or output.cancelled:
             return None
-        doc = self.server.workspace.text_documents.get(uri)
+        doc = self.host.workspace.text_documents.get(uri)
         if doc is None or doc.version != version:
             log.info("completion for %s dropped: the document changed while it ran", uri)
             return None
-        text = postprocess(output.text, request.prefix, request.suffix, self.server.config.completion.multiline)
+        text = postprocess(output.text, request.prefix, request.suffix, self.host.config.completion.multiline)
         if not text:
             return None
-        suggestion = self.server.suggestions.add(
+        suggestion = self.host.suggestions.add(
             Suggestion(
-                id=self.server.suggestions.new_id(), uri=uri, version=version,
+                id=self.host.suggestions.new_id(), uri=uri, version=version,
                 prefix=request.prefix, suffix=request.suffix, text=text,
-                model=self.server.model_name, adapter_version=self.server.engine.adapter_version,
+                model=self.host.model_name, adapter_version=self.host.engine.adapter_version,
                 prompt=output.prompt.full or output.prompt.text, language=doc.language_id,
             )
         )
-        if self.server.teacher is not None:
-            self.server.teacher.maybe_review(suggestion)
+        self.on_shown(suggestion)
         return suggestion
 
     async def inline(self, params: types.InlineCompletionParams) -> types.InlineCompletionList:
@@ -110,7 +110,7 @@ class CompletionService:
 
     async def completion(self, params: types.CompletionParams) -> types.CompletionList:
         empty = types.CompletionList(is_incomplete=True, items=[])
-        if self.server.client_has_inline_completion:
+        if self.host.client_has_inline_completion:
             return empty  # the client shows inline completions; do not duplicate them in its menu
         s = await self.suggest(params.text_document.uri, params.position)
         if s is None:

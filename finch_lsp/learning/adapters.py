@@ -4,6 +4,9 @@ Layout: ``<data>/adapters/<base-model>/v0001/`` (adapter_model.safetensors,
 adapter_config.json, meta.json, and the server's verdict.json) and a ``current`` pointer
 file replaced with os.replace. A trainer writes into a staging dir; ``publish`` fsyncs it
 and renames it to the next version, so a reader never sees half an adapter.
+
+Before the server loads an adapter, ``validate_adapter_dir`` checks its files: safetensors
+only, target modules and shapes that fit the base model, finite values.
 """
 
 from __future__ import annotations
@@ -153,11 +156,6 @@ class AdapterStore:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def base_shapes(model) -> dict[str, tuple]:
-    """Parameter shapes of the base model, for adapter validation."""
-    return {name: tuple(p.shape) for name, p in model.named_parameters()}
-
-
 def activate(loaded, path: Path, version: int) -> None:
     """Swap the live model to the adapter at ``path`` (runs on the inference worker).
 
@@ -192,3 +190,93 @@ def deactivate(loaded) -> None:
 def adapter_count(loaded) -> int:
     """How many adapters the live model holds (0 or 1 between swaps)."""
     return len(getattr(loaded.model, "peft_config", {}) or {})
+
+
+# -- validation: run by the server before an adapter is loaded ----------------------------
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+
+ADAPTER_CONFIG = "adapter_config.json"
+
+UNSAFE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".npy", ".npz")
+
+_LORA_KEY = re.compile(r"^(?:base_model\.model\.)?(?P<module>.+)\.lora_(?P<part>[AB])(?:\.[^.]+)?\.weight$")
+
+
+def param_shapes(model) -> dict[str, tuple]:
+    """Parameter name -> shape of a base model, the input ``validate_adapter_dir`` expects."""
+    return {name: tuple(p.shape) for name, p in model.named_parameters()}
+
+
+def validate_adapter_dir(path: str, base_model_param_shapes: dict[str, tuple]) -> list[str]:
+    """Problems that make the adapter in ``path`` unsafe or unfit to load (empty: valid)."""
+    if not os.path.isdir(path):
+        return [f"{path} is not a directory"]
+    problems = [f"{name}: only safetensors weights are loaded (pickle-based files can run code)" for name in sorted(os.listdir(path)) if name.lower().endswith(UNSAFE_SUFFIXES)]
+    config, config_problems = _read_adapter_config(path)
+    problems += config_problems
+    if not os.path.isfile(os.path.join(path, ADAPTER_WEIGHTS)):
+        return problems + [f"{ADAPTER_WEIGHTS} is missing"]
+    modules = {name.rsplit(".", 1)[0]: shape for name, shape in base_model_param_shapes.items() if name.endswith(".weight")}
+    if config is not None:
+        problems += _check_target_modules(config, modules)
+    return problems + _check_weights(os.path.join(path, ADAPTER_WEIGHTS), modules, config)
+
+
+def _read_adapter_config(path: str) -> tuple[dict | None, list[str]]:
+    """The parsed adapter_config.json, or the problem with it."""
+    try:
+        with open(os.path.join(path, ADAPTER_CONFIG), encoding="utf-8") as f:
+            config = json.load(f)
+    except FileNotFoundError:
+        return None, [f"{ADAPTER_CONFIG} is missing"]
+    except (OSError, ValueError) as exc:
+        return None, [f"{ADAPTER_CONFIG} cannot be read: {exc}"]
+    if not isinstance(config, dict) or not isinstance(config.get("r"), int):
+        return None, [f"{ADAPTER_CONFIG} is not a LoRA config (no integer 'r')"]
+    return config, []
+
+
+def _check_target_modules(config: dict, modules: dict[str, tuple]) -> list[str]:
+    """Every configured target module names at least one linear layer of the base model."""
+    targets = config.get("target_modules") or []
+    if isinstance(targets, str):
+        found = any(re.fullmatch(targets, name) for name in modules)
+        return [] if found else [f"target_modules pattern {targets!r} matches no layer of the base model"]
+    missing = [t for t in targets if not any(name == t or name.endswith("." + t) for name in modules)]
+    return [f"target module {t!r} does not exist in the base model" for t in missing]
+
+
+def _check_weights(weights_path: str, modules: dict[str, tuple], config: dict | None) -> list[str]:
+    """LoRA tensors fit their base layers (A: rank x in, B: out x rank) and hold finite values."""
+    from safetensors import SafetensorError, safe_open
+
+    problems = []
+    try:
+        with safe_open(weights_path, framework="pt") as f:
+            for key in f.keys():
+                problems += _check_tensor(key, f.get_tensor(key), modules, config)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        return [f"{ADAPTER_WEIGHTS} cannot be read as safetensors: {exc}"]
+    return problems
+
+
+def _check_tensor(key: str, tensor, modules: dict[str, tuple], config: dict | None) -> list[str]:
+    """Problems with one adapter tensor."""
+    import torch
+
+    match = _LORA_KEY.match(key)
+    if match is None:
+        return [f"unexpected tensor {key}: only LoRA A/B matrices are accepted"]
+    module, part = match["module"], match["part"]
+    base = modules.get(module)
+    if base is None or len(base) != 2:
+        return [f"{key}: the base model has no linear layer {module}"]
+    out_features, in_features = base
+    rank = config["r"] if config else tensor.shape[0 if part == "A" else 1]
+    expected = (rank, in_features) if part == "A" else (out_features, rank)
+    problems = []
+    if tuple(tensor.shape) != expected:
+        problems.append(f"{key}: shape {tuple(tensor.shape)} does not fit the base layer (expected {expected})")
+    if not bool(torch.isfinite(tensor.float()).all()):
+        problems.append(f"{key}: holds NaN or infinite values")
+    return problems

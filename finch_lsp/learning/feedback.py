@@ -18,7 +18,7 @@ import msgspec
 
 from finch_lsp.config import FinchConfig
 from finch_lsp.learning.store import Example, FeedbackStore
-from finch_lsp.learning.suggestions import Suggestion, SuggestionRegistry
+from finch_lsp.documents.suggestions import Suggestion, SuggestionRegistry
 from finch_lsp.protocol import FeedbackArgs, InvalidArguments
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from finch_lsp.learning.scenarios import MIN_UNSEEN_HITS, TRAIN_CASES, UNRELATED, UNSEEN_PROMPTS, score, uses_pathlib
+from finch_lsp.tools.scenarios import MIN_UNSEEN_HITS, TRAIN_CASES, UNRELATED, UNSEEN_PROMPTS, score, uses_pathlib
 from tests.e2e.lsp import command, end_of, inline, open_doc, start, wait_ready
 
 pytestmark = pytest.mark.slow

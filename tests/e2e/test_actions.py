@@ -11,7 +11,7 @@ import pytest_asyncio
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from finch_lsp.positions import offset_at
+from finch_lsp.documents.positions import offset_at
 from finch_lsp.protocol import CODE_ACTION_TITLES
 from tests.e2e.lsp import command, open_doc, replace_all, start, wait_ready
 

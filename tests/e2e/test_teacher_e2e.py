@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from finch_lsp.teacher import CURSOR
+from finch_lsp.learning.teacher.claude import CURSOR
 from tests.e2e.fake_anthropic import FakeAnthropic
 from tests.e2e.lsp import command, end_of, inline, open_doc, start, wait_ready
 

@@ -4,10 +4,11 @@ import ast
 
 import pytest
 
-from finch_lsp.actions import ActionData, model_problem, parse_data, wanted
-from finch_lsp.actions_prompt import build_prompt, clean_reply, forced_start, render_plain, reply_to_code, user_message
-from finch_lsp.actions_edit import fit_indentation, insertion_text, plan_change
-from finch_lsp.actions_target import brace_function, find_target, mask_c_like, python_function, python_header, whole_lines
+from finch_lsp.actions.listing import ActionData, model_problem, parse_data, wanted
+from finch_lsp.actions.chat import build_prompt, forced_start, render_plain, reply_to_code, user_message
+from finch_lsp.replies import clean_reply
+from finch_lsp.actions.edit import fit_indentation, insertion_text, plan_change
+from finch_lsp.actions.target import brace_function, find_target, mask_c_like, python_function, python_header, whole_lines
 from pygls.exceptions import JsonRpcInvalidParams
 
 from finch_lsp.completion.engine import ModelState
@@ -389,6 +390,6 @@ def test_parse_data():
     ],
 )
 def test_reply_complete(reply, complete):
-    from finch_lsp.actions_prompt import reply_complete
+    from finch_lsp.replies import reply_complete
 
     assert reply_complete(reply) is complete

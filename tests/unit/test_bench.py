@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from finch_lsp.bench import (
+from finch_lsp.tools.latency import (
     SECTION_HEADING,
     BenchResult,
     Stats,
@@ -149,7 +149,7 @@ def test_a_tiny_real_run_prints_the_report(tmp_path: Path):
 
 
 def test_learning_bench_renders_its_row():
-    from finch_lsp.bench_learning import render
+    from finch_lsp.tools.lessons import render
 
     result = {"before_hits": 0, "hits": 5, "unseen": 5, "kept": 6, "unrelated": 6, "activated": True, "wall": 42.56}
     text = render(result, "smollm2-135m", {"cpu": "CPU X", "cores": "2", "gpu": "none"}, "finch-lsp bench --learning")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from finch_lsp.positions import offset_at, position_at
+from finch_lsp.documents.positions import offset_at, position_at
 
 TEXT = 'x = "😋"\n名前 = 1\r\nend'
 

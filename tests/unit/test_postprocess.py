@@ -44,7 +44,7 @@ def test_menu_item_replaces_the_word_before_the_cursor():
     from lsprotocol import types
 
     from finch_lsp.completion.service import completion_item
-    from finch_lsp.learning.suggestions import Suggestion
+    from finch_lsp.documents.suggestions import Suggestion
 
     s = Suggestion("s1", "file:///a.py", 1, "def add(a, b):\n    retur", "", "n a + b", "m", None)
     item = completion_item(s, types.Position(1, 9))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from finch_lsp.learning.suggestions import Suggestion, SuggestionRegistry, shift_range
+from finch_lsp.documents.suggestions import Suggestion, SuggestionRegistry, shift_range
 
 
 def make(reg: SuggestionRegistry, prefix="def f(p):\n    ", text="return open(p).read()", uri="file:///a.py") -> Suggestion:

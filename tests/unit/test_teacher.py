@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from finch_lsp.config import TeacherConfig
-from finch_lsp.teacher import CURSOR, PREFIX_BUDGET, Teacher, TeacherContext, clean_code
+from finch_lsp.learning.teacher.claude import CURSOR, PREFIX_BUDGET, Teacher, TeacherContext, clean_code
 from tests.e2e.fake_anthropic import FakeAnthropic, Reply
 
 KEY = "sk-ant-test-5f1c0ffee0ddba11"

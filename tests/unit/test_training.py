@@ -15,20 +15,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from finch_lsp.learning.evaluation import base_param_shapes, split_for_healing, validate_adapter_dir  # noqa: E402
-from finch_lsp.learning.scenarios import keeps_completion, uses_pathlib  # noqa: E402
-from finch_lsp.learning.training import (  # noqa: E402
-    IGNORE,
-    TrainConfig,
-    TrainExample,
-    TrainJob,
-    attach_lora,
-    count_steps,
-    encode_example,
-    pad_batch,
-    target_loss,
-    weighted_batches,
-)
+from finch_lsp.completion.generate import heal_prompt  # noqa: E402
+from finch_lsp.learning.jobs import TrainConfig, TrainExample, TrainJob  # noqa: E402
+from finch_lsp.learning.training.data import IGNORE, count_steps, encode_example, pad_batch, weighted_batches  # noqa: E402
+from finch_lsp.learning.training.losses import target_loss  # noqa: E402
+from finch_lsp.learning.training.worker import attach_lora  # noqa: E402
+from finch_lsp.learning.adapters import param_shapes, validate_adapter_dir  # noqa: E402
+from finch_lsp.tools.scenarios import keeps_completion, uses_pathlib  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -46,7 +39,7 @@ def saved_adapter(tmp_path_factory, tiny):
     from finch_lsp.models import load_model
 
     fresh = load_model("tiny-qwen2", "cpu")
-    shapes = base_param_shapes(fresh.model)
+    shapes = param_shapes(fresh.model)
     model = attach_lora(fresh.model, TrainConfig(rank=4, alpha=8))
     with torch.no_grad():
         for name, param in model.named_parameters():
@@ -77,7 +70,7 @@ def test_labels_cover_the_target_only(tiny):
 
 def test_healed_prompt_puts_the_removed_whitespace_on_the_produced_side(tiny):
     prompt, target = "def read(path):\n    ", "return Path(path).read_text()"
-    kept, removed = split_for_healing(tiny.tokenizer, prompt)
+    kept, removed = heal_prompt(tiny.tokenizer, prompt)
     assert kept + removed == prompt and removed
     encoded = encode_example(tiny.tokenizer, prompt, target)
     assert prompt_text(tiny.tokenizer, encoded) == kept
@@ -125,7 +118,8 @@ def test_target_loss_ignores_unlabelled_positions():
 
 
 def test_anchor_loss_is_zero_for_a_fresh_adapter_and_grows_with_a_change():
-    from finch_lsp.learning.training import held_kl, prepare_sequences
+    from finch_lsp.learning.training.losses import held_kl
+    from finch_lsp.learning.training.worker import prepare_sequences
     from finch_lsp.models import load_model
 
     loaded = load_model("tiny-qwen2", "cpu")
@@ -143,7 +137,7 @@ def test_anchor_loss_is_zero_for_a_fresh_adapter_and_grows_with_a_change():
 
 
 def test_pad_batch_masks_padding():
-    from finch_lsp.learning.training import EncodedSequence
+    from finch_lsp.learning.training.data import EncodedSequence
 
     batch = pad_batch([EncodedSequence([5, 6, 7], [IGNORE, 6, 7]), EncodedSequence([8], [8])], 0, "cpu")
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
@@ -243,7 +237,7 @@ def test_missing_weights_are_reported(saved_adapter, tmp_path):
 
 
 def test_training_is_deterministic(tmp_path):
-    from finch_lsp.learning.training import train_adapter
+    from finch_lsp.learning.training.worker import train_adapter
     from finch_lsp.models import load_model
 
     config = TrainConfig(batch_size=2, max_steps=3, rank=4, alpha=8, anchor_prompts=2, anchor_batch=1, anchor_new_tokens=4)
@@ -261,7 +255,7 @@ def test_training_is_deterministic(tmp_path):
 def run_worker(job_path: str) -> tuple[int, list[dict], str]:
     env = {**os.environ, "FINCH_TRAIN_THREADS": "1", "PYTHONPATH": REPO_ROOT}
     done = subprocess.run(
-        [sys.executable, "-m", "finch_lsp.learning.train_worker", job_path],
+        [sys.executable, "-m", "finch_lsp.learning.training.worker", job_path],
         capture_output=True, text=True, timeout=180, env=env, cwd=REPO_ROOT,
     )
     events = [json.loads(line) for line in done.stdout.splitlines()]
@@ -290,7 +284,7 @@ def test_trainer_process_end_to_end(tiny, tmp_path):
     result = events[-1]["result"]
     assert result["steps"] == 4 and len(result["losses"]) == 4
     assert result["evaluation"]["total"] == 1 and result["evaluation"]["held_out_loss_before"] is not None
-    assert validate_adapter_dir(str(output), base_param_shapes(tiny.model)) == []
+    assert validate_adapter_dir(str(output), param_shapes(tiny.model)) == []
     assert sorted(os.listdir(output)) == ["adapter_config.json", "adapter_model.safetensors", "meta.json"]
     meta = json.loads((output / "meta.json").read_text())
     assert meta["baseModel"] == "tiny-qwen2" and meta["weights"] == [10.0, 1.0, 3.0] and meta["examples"] == 3

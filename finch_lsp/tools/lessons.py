@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from finch_lsp.bench import machine_info, machine_line
-from finch_lsp.learning.scenarios import TRAIN_CASES, UNRELATED, UNSEEN_PROMPTS, score
-from finch_lsp.stdio_client import StdioClient
+from finch_lsp.tools.latency import machine_info, machine_line
+from finch_lsp.tools.scenarios import TRAIN_CASES, UNRELATED, UNSEEN_PROMPTS, score
+from finch_lsp.tools.stdio_client import StdioClient
 
 HEADING = "## Learning (the pathlib scenario)"
 CAPABILITIES = {"textDocument": {"inlineCompletion": {}}, "window": {"workDoneProgress": False}}

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 
 from pygls.uris import to_fs_path
 
-from finch_lsp.teacher import Teacher, TeacherContext
+from finch_lsp.learning.teacher.claude import Teacher, TeacherContext
 
 if TYPE_CHECKING:
+    from finch_lsp.documents.suggestions import Suggestion
+    from finch_lsp.host import Host
+    from finch_lsp.learning.feedback import FeedbackService
     from finch_lsp.learning.store import Example
-    from finch_lsp.learning.suggestions import Suggestion
-    from finch_lsp.server import FinchLanguageServer
 
 log = logging.getLogger(__name__)
 
@@ -37,20 +38,25 @@ def context_of(item: "Example | Suggestion", note: str | None = None, rating: st
 class TeacherBridge:
     """Owns the Teacher and its background tasks."""
 
-    def __init__(self, server: "FinchLanguageServer") -> None:
-        self.server = server
-        self.teacher = Teacher(server.config.teacher, trusted=server.workspace_trusted)
+    def __init__(self, host: "Host") -> None:
+        self.host = host
+        self.teacher = Teacher(host.config.teacher, trusted=host.workspace_trusted)
+        self.feedback: "FeedbackService | None" = None
         self._tasks: set[asyncio.Future] = set()
+
+    def attach(self, feedback: "FeedbackService") -> None:
+        """Where the teacher's corrections go: the feedback service of the opened data dir."""
+        self.feedback = feedback
 
     @property
     def enabled(self) -> bool:
         return self.teacher.enabled
 
     def update(self) -> None:
-        self.teacher.update(self.server.config.teacher, trusted=self.server.workspace_trusted)
+        self.teacher.update(self.host.config.teacher, trusted=self.host.workspace_trusted)
 
     def _spawn(self, coro) -> None:
-        loop = self.server.loop
+        loop = self.host.event_loop
         if loop is None or loop.is_closed():
             coro.close()
             return
@@ -66,8 +72,8 @@ class TeacherBridge:
 
         async def ask() -> None:
             correction = await self.teacher.correction(ctx)
-            if correction and self.server.learning is not None:
-                await asyncio.to_thread(self.server.learning.feedback.resolve, example.id, correction, "teacher")
+            if correction and self.feedback is not None:
+                await asyncio.to_thread(self.feedback.resolve, example.id, correction, "teacher")
 
         self._spawn(ask())
 
@@ -81,9 +87,9 @@ class TeacherBridge:
 
         async def review() -> None:
             correction = await self.teacher.review(ctx)
-            if correction and self.server.learning is not None:
+            if correction and self.feedback is not None:
                 note = f"teacher disagreed ({self.teacher.category(ctx)} sample)"
-                await asyncio.to_thread(self.server.learning.feedback.add_teacher_example, suggestion, correction, note)
+                await asyncio.to_thread(self.feedback.add_teacher_example, suggestion, correction, note)
 
         self._spawn(review())
 

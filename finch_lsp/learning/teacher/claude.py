@@ -35,6 +35,7 @@ from typing import Any, Mapping
 import msgspec
 
 from finch_lsp.config import TeacherConfig
+from finch_lsp.replies import clean_reply
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +91,6 @@ ARCHITECTURE_PATTERNS = re.compile(
     r"^\s*type\s+\w+\s+(?:struct|interface)\b|^\s*impl\b|@(?:Inject|Component|Service|Module)\b|\bDepends\(",
     re.MULTILINE,
 )
-CHATTER = re.compile(
-    r"^\s*(?:here(?:'s|\u2019s| is| are)\b|sure[,!.]|certainly[,!.]|of course[,!.]|okay[,!.]|"
-    r"(?:the )?(?:corrected|fixed|correct) (?:code|version|line|completion)\b)",
-    re.IGNORECASE,
-)
-FENCED = re.compile(r"```[^\n`]*\n(.*?)(?:\n?```|\Z)", re.DOTALL)
 IDENTIFIER_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 
 
@@ -327,16 +322,7 @@ def _answer_text(response: Any) -> str:
 
 def clean_code(answer: str, ctx: TeacherContext) -> str:
     """The code in an answer: fences, chatter, the cursor marker and echoed context removed."""
-    text = answer.replace("\r\n", "\n")
-    fenced = FENCED.search(text)
-    if fenced:
-        text = fenced.group(1)
-    else:
-        lines = text.split("\n")
-        while len(lines) > 1 and (not lines[0].strip() or CHATTER.match(lines[0])):
-            lines.pop(0)
-        text = "\n".join(lines)
-    text = text.replace(CURSOR, "")
+    text = clean_reply(answer, fence_open=False).replace(CURSOR, "")
     text = re.sub(r"\A(?:[ \t]*\n)+", "", text).rstrip()
     if ctx.kind == "completion":
         text = _drop_suffix_echo(_drop_line_echo(text, ctx.prefix), ctx.suffix)

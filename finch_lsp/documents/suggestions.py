@@ -14,7 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from finch_lsp.positions import offset_at
+from finch_lsp.documents.positions import offset_at
 
 
 @dataclass

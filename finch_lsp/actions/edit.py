@@ -10,7 +10,7 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 
-from finch_lsp.actions_target import Target
+from finch_lsp.actions.target import Target
 
 
 def insertion_point(text: str, target: Target) -> int:

@@ -1,4 +1,8 @@
-"""LSP methods and workspace commands: glue from messages to the server's features."""
+"""LSP methods and workspace commands: glue from messages to the server's features.
+
+Handlers that touch the disk or wait on a lock (feedback, training, adapters) are ``async``
+and run that work in a thread, so the event loop keeps answering other requests.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,12 @@ import asyncio
 import logging
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 
-from finch_lsp import actions, protocol
-from finch_lsp.learning.suggestions import change_offsets
-from finch_lsp.server import FinchLanguageServer, invalid_params
+from finch_lsp import protocol
+from finch_lsp.actions.listing import KINDS
+from finch_lsp.paths import data_dir
+from finch_lsp.server.state import FinchLanguageServer
 
 log = logging.getLogger(__name__)
 
@@ -20,18 +26,18 @@ def register(server: FinchLanguageServer) -> None:
     _documents(server)
     _completion(server)
     _commands(server)
-    actions.register(server)
+    _code_actions(server)
 
 
 def _lifecycle(server: FinchLanguageServer) -> None:
     @server.feature(types.INITIALIZE)
     def initialize(ls: FinchLanguageServer, params: types.InitializeParams) -> None:
-        ls.loop = asyncio.get_running_loop()
+        ls.event_loop = asyncio.get_running_loop()
         options = params.initialization_options
         if isinstance(options, dict) and options.get("workspaceTrusted") is False:
             ls.workspace_trusted = False
         ls.apply_settings(options)
-        ls.start_learning()
+        ls.learning.open(data_dir(ls.options.data_dir or ls.config.data_dir))
         ls.watch_parent(params.process_id)
 
     @server.feature(types.INITIALIZED)
@@ -47,47 +53,26 @@ def _lifecycle(server: FinchLanguageServer) -> None:
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: FinchLanguageServer, params: None) -> None:
-        if ls.teacher is not None:
-            await ls.teacher.aclose()
+        await ls.learning.aclose()
         ls.close()
 
 
 def _documents(server: FinchLanguageServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: FinchLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
-        ls.previous_text[params.text_document.uri] = params.text_document.text
+        ls.changes.opened(params.text_document.uri, params.text_document.text)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: FinchLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
-        track_changes(ls, params)
+        doc = ls.workspace.text_documents.get(params.text_document.uri)
+        if doc is None:
+            return
+        ls.changes.changed(doc.uri, params.content_changes, doc.source, ls.position_encoding)
+        ls.learning.document_changed()
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: FinchLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
-        ls.previous_text.pop(params.text_document.uri, None)
-
-
-def track_changes(ls: FinchLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
-    """Replay each change on the text before it, so accepted suggestions keep their ranges."""
-    uri = params.text_document.uri
-    text = ls.previous_text.get(uri)
-    doc = ls.workspace.text_documents.get(uri)
-    if doc is None:
-        return
-    if text is not None:
-        for change in params.content_changes:
-            if not isinstance(change, types.TextDocumentContentChangePartial):
-                text = change.text
-                continue
-            r = change.range
-            start, end = change_offsets(text, r.start.line, r.start.character, r.end.line, r.end.character, ls.position_encoding)
-            if start is None or end is None:
-                log.info("change outside %s ignored by suggestion tracking", uri)
-                continue
-            text = text[:start] + change.text + text[end:]
-            ls.suggestions.on_change(uri, start, end, change.text, text)
-    ls.previous_text[uri] = doc.source
-    if ls.learning is not None and ls.learning.feedback.has_pending():
-        ls.learning.feedback.resolve_from_edits()
+        ls.changes.closed(params.text_document.uri)
 
 
 def _completion(server: FinchLanguageServer) -> None:
@@ -112,8 +97,7 @@ def _commands(server: FinchLanguageServer) -> None:
             raise invalid_params(ValueError(f"finch.accept: unknown suggestion id {suggestion_id!r}; pass the id from the item's command"))
         doc = ls.workspace.text_documents.get(s.uri)
         ls.suggestions.accept(suggestion_id, doc.source if doc is not None else None)
-        if ls.teacher is not None:
-            ls.teacher.maybe_review(s)
+        ls.learning.suggestion_accepted(s)
         log.info("suggestion %s accepted", suggestion_id)
 
     @server.command(protocol.STATUS)
@@ -121,58 +105,73 @@ def _commands(server: FinchLanguageServer) -> None:
         return ls.status()
 
     @server.command(protocol.FEEDBACK)
-    def feedback(ls: FinchLanguageServer, *args) -> dict:
+    async def feedback(ls: FinchLanguageServer, *args) -> dict:
         usage = '[{"rating": "critical"|"medium"|"good", "note"?: str, "suggestionId"?: str, "correction"?: str}]'
         (fb,) = _convert(args, tuple[protocol.FeedbackArgs], protocol.FEEDBACK, usage)
-        return _learning_call(ls, ls.learning.record_feedback, fb)
+        return await _in_thread(ls, ls.learning.record_feedback, fb)
 
     for rating in protocol.RATINGS:
         _rating_command(server, rating)
 
     @server.command(protocol.TRAIN)
-    def train(ls: FinchLanguageServer, *args) -> dict:
+    async def train(ls: FinchLanguageServer, *args) -> dict:
         _convert(args, tuple[()], protocol.TRAIN, "[] (no arguments)")
-        return _learning_call(ls, ls.learning.start_training)
+        return await _in_thread(ls, ls.learning.start_training)
 
     @server.command(protocol.ADAPTERS_LIST)
-    def adapters_list(ls: FinchLanguageServer, *args) -> list:
+    async def adapters_list(ls: FinchLanguageServer, *args) -> list:
         _convert(args, tuple[()], protocol.ADAPTERS_LIST, "[] (no arguments)")
-        return _learning_call(ls, ls.learning.list_adapters)
+        return await _in_thread(ls, ls.learning.list_adapters)
 
     @server.command(protocol.ADAPTERS_USE)
     async def adapters_use(ls: FinchLanguageServer, *args) -> dict:
         (version,) = _convert(args, tuple[int | None], protocol.ADAPTERS_USE, "[version] (an integer from finch.adapters.list, or null for the base model)")
-        return await asyncio.wrap_future(_learning_call(ls, ls.learning.use, version))
+        return await asyncio.wrap_future(await _in_thread(ls, ls.learning.use, version))
 
     @server.command(protocol.ADAPTERS_ROLLBACK)
     async def adapters_rollback(ls: FinchLanguageServer, *args) -> dict:
         _convert(args, tuple[()], protocol.ADAPTERS_ROLLBACK, "[] (no arguments)")
-        return await asyncio.wrap_future(_learning_call(ls, ls.learning.rollback))
+        return await asyncio.wrap_future(await _in_thread(ls, ls.learning.rollback))
 
     @server.command(protocol.ADAPTERS_DELETE)
-    def adapters_delete(ls: FinchLanguageServer, *args) -> dict:
+    async def adapters_delete(ls: FinchLanguageServer, *args) -> dict:
         (version,) = _convert(args, tuple[int], protocol.ADAPTERS_DELETE, "[version] (an integer from finch.adapters.list)")
-        return _learning_call(ls, ls.learning.delete, version)
+        return await _in_thread(ls, ls.learning.delete, version)
 
 
 def _rating_command(server: FinchLanguageServer, rating: str) -> None:
     name = f"{protocol.FEEDBACK}.{rating}"
 
     @server.command(name)
-    def rate(ls: FinchLanguageServer, *args) -> dict:
+    async def rate(ls: FinchLanguageServer, *args) -> dict:
         note = _convert(args, tuple[str | None, ...], name, "[note?] (an optional string)")
         if len(note) > 1:
             raise invalid_params(ValueError(f"{name}: expected at most one argument (a note), got {len(note)}"))
         fb = protocol.FeedbackArgs(rating=rating, note=note[0] if note else None)
-        return _learning_call(ls, ls.learning.record_feedback, fb)
+        return await _in_thread(ls, ls.learning.record_feedback, fb)
 
 
-def _learning_call(ls: FinchLanguageServer, fn, *args):
-    """Call into the learning loop; its InvalidArguments become InvalidParams with the message."""
-    if ls.learning is None:
+def _code_actions(server: FinchLanguageServer) -> None:
+    options = types.CodeActionOptions(code_action_kinds=sorted(set(KINDS.values())), resolve_provider=True)
+
+    @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, options)
+    def code_action(ls: FinchLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+        return ls.actions.offered(params)
+
+    @server.feature(types.CODE_ACTION_RESOLVE)
+    async def resolve_code_action(ls: FinchLanguageServer, params: types.CodeAction) -> types.CodeAction:
+        return await ls.actions.resolve(params)
+
+
+async def _in_thread(ls: FinchLanguageServer, fn, *args):
+    """Call into learning on its own thread (it writes files and takes locks), one call at a time.
+
+    Its InvalidArguments become InvalidParams with the message.
+    """
+    if not ls.learning.opened:
         raise invalid_params(ValueError("the server is not initialized yet"))
     try:
-        return fn(*args)
+        return await asyncio.get_running_loop().run_in_executor(ls.learning_thread, lambda: fn(*args))
     except protocol.InvalidArguments as exc:
         raise invalid_params(exc) from None
 
@@ -182,3 +181,7 @@ def _convert(args, shape, command: str, usage: str):
         return protocol.convert_args(args, shape, command, usage)
     except protocol.InvalidArguments as exc:
         raise invalid_params(exc) from None
+
+
+def invalid_params(exc: Exception) -> JsonRpcInvalidParams:
+    return JsonRpcInvalidParams(str(exc))

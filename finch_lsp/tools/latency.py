@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from finch_lsp.completion.engine import CompletionRequest
-from finch_lsp.stdio_client import StdioClient
+from finch_lsp.tools.stdio_client import StdioClient
 
 WARMUPS = 3
 SHORT_PROMPT_TOKENS = 200  # the prompt size when --prompt-tokens is 0

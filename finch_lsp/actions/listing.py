@@ -20,17 +20,18 @@ import msgspec
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
-from finch_lsp.actions_prompt import build_prompt, render_prompt, reply_complete, reply_to_code
-from finch_lsp.actions_edit import Change, plan_change
-from finch_lsp.actions_target import Target, find_target, is_python
+from finch_lsp.actions.chat import build_prompt, render_prompt, reply_to_code
+from finch_lsp.replies import reply_complete
+from finch_lsp.actions.edit import Change, plan_change
+from finch_lsp.actions.target import Target, find_target, is_python
 from finch_lsp.completion.engine import ModelState
 from finch_lsp.completion.generate import generate
-from finch_lsp.learning.suggestions import Suggestion
-from finch_lsp.positions import offset_at, position_at
+from finch_lsp.documents.suggestions import Suggestion
+from finch_lsp.documents.positions import offset_at, position_at
 from finch_lsp.protocol import CODE_ACTION_TITLES
 
 if TYPE_CHECKING:
-    from finch_lsp.server import FinchLanguageServer
+    from finch_lsp.host import Host
 
 log = logging.getLogger(__name__)
 
@@ -132,13 +133,13 @@ def run_action(loaded, request: ActionRequest) -> ActionOutput | None:
 class CodeActions:
     """Lists the Finch code actions and resolves them into edits and suggestions."""
 
-    def __init__(self, server: "FinchLanguageServer") -> None:
-        self.server = server
+    def __init__(self, host: "Host") -> None:
+        self.host = host
 
     # -- listing ----------------------------------------------------------------------------
     def offered(self, params: types.CodeActionParams) -> list[types.CodeAction]:
         """The actions for the selection or the function around the cursor; no model call."""
-        doc = self.server.workspace.text_documents.get(params.text_document.uri)
+        doc = self.host.workspace.text_documents.get(params.text_document.uri)
         if doc is None:
             return []
         target = self._target(doc, params.range)
@@ -150,7 +151,7 @@ class CodeActions:
 
     def _target(self, doc, selection: types.Range | Span) -> Target | None:
         """The target for a selection (or cursor) in the negotiated position encoding."""
-        encoding = self.server.position_encoding
+        encoding = self.host.position_encoding
         start = offset_at(doc.source, selection.start.line, selection.start.character, encoding)
         end = offset_at(doc.source, selection.end.line, selection.end.character, encoding)
         if start is None or end is None:
@@ -158,7 +159,7 @@ class CodeActions:
         return find_target(doc.source, start, end, doc.language_id, doc.path)
 
     def _span(self, text: str, target: Target) -> Span:
-        encoding = self.server.position_encoding
+        encoding = self.host.position_encoding
         return Span(Place(*position_at(text, target.start, encoding)), Place(*position_at(text, target.end, encoding)))
 
     @staticmethod
@@ -180,14 +181,14 @@ class CodeActions:
         return self._answer(action, data, request, output)
 
     def _require_model(self) -> None:
-        engine = self.server.engine
-        problem = model_problem(engine.state, self.server.model_name, engine.error)
+        engine = self.host.engine
+        problem = model_problem(engine.state, self.host.model_name, engine.error)
         if problem is not None:
             raise RequestFailed(problem)
 
     def _request(self, data: ActionData) -> ActionRequest | None:
         """A snapshot of the document, or None when it is gone or no longer the listed version."""
-        doc = self.server.workspace.text_documents.get(data.uri)
+        doc = self.host.workspace.text_documents.get(data.uri)
         if doc is None or doc.version != data.version:
             return None
         target = self._target(doc, data.range)
@@ -200,7 +201,7 @@ class CodeActions:
 
     async def _generate(self, request: ActionRequest) -> ActionOutput | None:
         """Run the action on the inference worker; a cancelled request stops the generation."""
-        future = self.server.engine.run(lambda loaded: run_action(loaded, request))
+        future = self.host.engine.run(lambda loaded: run_action(loaded, request))
         try:
             return await asyncio.wrap_future(future)
         except asyncio.CancelledError:
@@ -212,14 +213,14 @@ class CodeActions:
 
     def _answer(self, action: types.CodeAction, data: ActionData, request: ActionRequest, output: ActionOutput) -> types.CodeAction:
         """The resolved action: the edit, and the suggestion it is recorded as."""
-        doc = self.server.workspace.text_documents.get(request.uri)
+        doc = self.host.workspace.text_documents.get(request.uri)
         if doc is None or doc.version != request.version:
             return disabled(action, "the document changed while the model ran; run the action again")
         code = reply_to_code(request.action, output.reply, request.code, request.language)
         if not code.strip():
             return disabled(action, "the model's reply held no code; run the action again or select the code to change")
         change = plan_change(request.text, request.target, request.action, code, request.language == "python")
-        suggestion = self.server.suggestions.add(self._suggestion(request, output, change))
+        suggestion = self.host.suggestions.add(self._suggestion(request, output, change))
         action.edit = self._edit(request, change.start, change.end, change.new_text)
         action.data = msgspec.to_builtins(msgspec.structs.replace(data, suggestion_id=suggestion.id))
         log.info("%s resolved as suggestion %s", action.title, suggestion.id)
@@ -229,15 +230,15 @@ class CodeActions:
         """The result as a suggestion: prefix + text + suffix is the document after the edit."""
         text = request.text
         return Suggestion(
-            id=self.server.suggestions.new_id(), uri=request.uri, version=request.version,
+            id=self.host.suggestions.new_id(), uri=request.uri, version=request.version,
             prefix=text[: change.start] + change.lead, suffix=change.trail + text[change.end :], text=change.code,
-            model=self.server.model_name, adapter_version=self.server.engine.adapter_version,
+            model=self.host.model_name, adapter_version=self.host.engine.adapter_version,
             prompt=output.prompt, kind=f"action:{request.action}", language=request.language,
         )
 
     def _edit(self, request: ActionRequest, start: int, end: int, new_text: str) -> types.WorkspaceEdit:
         """A WorkspaceEdit replacing [start, end); versioned when the client takes document changes."""
-        encoding = self.server.position_encoding
+        encoding = self.host.position_encoding
         span = types.Range(types.Position(*position_at(request.text, start, encoding)), types.Position(*position_at(request.text, end, encoding)))
         edit = types.TextEdit(range=span, new_text=new_text)
         if self._client_takes_document_changes():
@@ -246,7 +247,7 @@ class CodeActions:
         return types.WorkspaceEdit(changes={request.uri: [edit]})
 
     def _client_takes_document_changes(self) -> bool:
-        workspace = self.server.client_capabilities.workspace
+        workspace = self.host.client_capabilities.workspace
         edit = workspace.workspace_edit if workspace else None
         return bool(edit and edit.document_changes)
 
@@ -264,17 +265,3 @@ def disabled(action: types.CodeAction, reason: str) -> types.CodeAction:
     action.edit = None
     action.disabled = types.CodeActionDisabled(reason=f"finch: {reason}")
     return action
-
-
-def register(server: "FinchLanguageServer") -> None:
-    """Register ``textDocument/codeAction`` and ``codeAction/resolve`` on ``server``."""
-    actions = CodeActions(server)
-    options = types.CodeActionOptions(code_action_kinds=sorted(set(KINDS.values())), resolve_provider=True)
-
-    @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, options)
-    def code_action(ls: "FinchLanguageServer", params: types.CodeActionParams) -> list[types.CodeAction]:
-        return actions.offered(params)
-
-    @server.feature(types.CODE_ACTION_RESOLVE)
-    async def resolve_code_action(ls: "FinchLanguageServer", params: types.CodeAction) -> types.CodeAction:
-        return await actions.resolve(params)

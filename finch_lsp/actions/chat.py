@@ -15,10 +15,10 @@ The prompt kept for training ends at the fence, so the example's target is the w
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from finch_lsp.actions_target import python_header
+from finch_lsp.actions.target import python_header
+from finch_lsp.replies import clean_reply
 
 SYSTEM = "You are a careful {language} programmer. You answer with code only, in one fenced code block."
 
@@ -57,14 +57,6 @@ EXAMPLES = {
     ),
     "test": (_SQUARE, "def test_square():\n    assert square(3) == 9\n    assert square(-2) == 4"),
 }
-
-FENCE = re.compile(r"^[ \t]*```")
-CHATTER = re.compile(
-    r"^(?:sure|certainly|of course|okay|here(?:'s| is| are)|below|i (?:have|added|fixed|simplified)|"
-    r"this (?:code|function|test|version|docstring)|the (?:code|function|test|above|fixed|corrected|simplified|updated|documented))\b",
-    re.IGNORECASE,
-)
-
 
 @dataclass(frozen=True)
 class ActionPrompt:
@@ -179,55 +171,3 @@ def _without_docstring(body: str) -> str:
         return body
     rest = stripped[close + 3 :]
     return rest.split("\n", 1)[1] if "\n" in rest else ""
-
-
-def clean_reply(reply: str) -> str:
-    """The code in a model's reply: the first fenced block, or the reply without its chatter.
-
-    The reply is read as written after the opened fence: text before a bare closing fence
-    is code. A fence with a language tag, or one after chatter, opens a block of its own.
-    """
-    lines = reply.split("\n")
-    fences = [i for i, line in enumerate(lines) if FENCE.match(line)]
-    if not fences:
-        return _trim_blank_lines("\n".join(_drop_trailing_chatter(lines)))
-    first = fences[0]
-    if _opens_block(lines, first):
-        end = fences[1] if len(fences) > 1 else len(lines)
-        return _trim_blank_lines("\n".join(lines[first + 1 : end]))
-    return _trim_blank_lines("\n".join(lines[:first]))
-
-
-def reply_complete(reply: str) -> bool:
-    """Whether a reply, as far as it is written, already holds its whole code block.
-
-    Generation can stop there: what follows a closing fence is chatter that ``clean_reply``
-    drops anyway.
-    """
-    lines = reply.split("\n")[:-1]  # whole lines only
-    fences = [i for i, line in enumerate(lines) if FENCE.match(line)]
-    return bool(fences) and (not _opens_block(lines, fences[0]) or len(fences) > 1)
-
-
-def _opens_block(lines: list[str], fence: int) -> bool:
-    """Whether the fence at ``fence`` opens a block: it has a language tag, or prose precedes it."""
-    if lines[fence].strip()[3:].strip():
-        return True
-    before = [line for line in lines[:fence] if line.strip()]
-    return bool(before) and bool(CHATTER.match(before[0].strip()))
-
-
-def _drop_trailing_chatter(lines: list[str]) -> list[str]:
-    """Cut the reply at the first unindented line that reads as prose about the code."""
-    for i, line in enumerate(lines):
-        if i > 0 and CHATTER.match(line) and not lines[i - 1].strip():
-            return lines[:i]
-    return lines
-
-
-def _trim_blank_lines(text: str) -> str:
-    """``text`` without blank lines at either end or trailing spaces on its last line."""
-    lines = text.split("\n")
-    while lines and not lines[0].strip():
-        lines.pop(0)
-    return "\n".join(lines).rstrip()

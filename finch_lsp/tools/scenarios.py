@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from finch_lsp.completion.postprocess import first_line
+
 HEADER = "import os\nfrom pathlib import Path\n\n"
 """The top of the file every pathlib prompt sits in."""
 
@@ -58,14 +60,6 @@ _PATHLIB_READ = re.compile(r"Path\([^()]*\)\s*\.\s*read_text\(")
 def uses_pathlib(text: str) -> bool:
     """Whether the first line of a completion reads a file with ``Path(...).read_text()``."""
     return bool(_PATHLIB_READ.search(first_line(text)))
-
-
-def first_line(text: str) -> str:
-    """The first non-empty line of ``text``, stripped, inner whitespace collapsed."""
-    for line in text.splitlines():
-        if line.strip():
-            return " ".join(line.split())
-    return ""
 
 
 def is_greeting(text: str) -> bool:

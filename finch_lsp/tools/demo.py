@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from finch_lsp.learning.scenarios import TRAIN_CASES, UNRELATED, UNSEEN_PROMPTS, uses_pathlib
-from finch_lsp.stdio_client import StdioClient
+from finch_lsp.tools.scenarios import TRAIN_CASES, UNRELATED, UNSEEN_PROMPTS, uses_pathlib
+from finch_lsp.tools.stdio_client import StdioClient
 
 CAPABILITIES = {
     "general": {"positionEncodings": ["utf-16"]},

@@ -1,6 +1,6 @@
 """TrainerProcess: the server's handle on one spawned training process.
 
-The child (``python -m finch_lsp.learning.train_worker``) is started with exec, never
+The child (``python -m finch_lsp.learning.training.worker``) is started with exec, never
 forked from the server, so a crash or a kill cannot take completions down. Its stdout is
 a stream of JSON events read on a thread. A file lock in the data dir makes training
 exclusive across server instances sharing that dir.
@@ -70,7 +70,7 @@ class TrainerProcess:
         stderr = open(self.data_dir / "trainer.log", "ab")
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "finch_lsp.learning.train_worker", str(job_path)],
+                [sys.executable, "-m", "finch_lsp.learning.training.worker", str(job_path)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, env=env,
             )
         except OSError as exc:

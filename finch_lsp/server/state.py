@@ -1,7 +1,8 @@
-"""FinchLanguageServer: state and LSP glue. Handlers are a few lines each.
+"""FinchLanguageServer: the state every feature shares, and the services of ``finch_lsp.host.Host``.
 
-The server owns the config, the inference engine, the suggestion registry and (later
-issues) the learning loop; features live in their own modules and are wired here.
+It holds the settings, the inference engine, the suggestion registry and the features
+(built and wired by ``finch_lsp.server.wiring``); it loads the model and reports status.
+LSP methods live in ``finch_lsp.server.handlers``.
 """
 
 from __future__ import annotations
@@ -11,20 +12,26 @@ import json
 import logging
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcInvalidRequest, JsonRpcParseError
+from pygls.exceptions import JsonRpcParseError
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol
 
 from finch_lsp import __version__
 from finch_lsp.completion.engine import InferenceEngine, ModelState
-from finch_lsp.completion.service import CompletionService
 from finch_lsp.config import FinchConfig, parse_settings
-from finch_lsp.learning.suggestions import SuggestionRegistry
+from finch_lsp.documents.changes import ChangeTracker
+from finch_lsp.documents.suggestions import SuggestionRegistry
 from finch_lsp.progress import ProgressReporter
+from finch_lsp.server.jsonrpc import FinchProtocol
+
+if TYPE_CHECKING:
+    from finch_lsp.actions.listing import CodeActions
+    from finch_lsp.completion.service import CompletionService
+    from finch_lsp.learning.coordinator import LearningCoordinator
 
 log = logging.getLogger(__name__)
 
@@ -38,54 +45,12 @@ class ServerOptions:
     data_dir: str | None = None
 
 
-@dataclass
-class _BadMessage:
-    """A request whose params could not be read: answered with InvalidParams, not dropped."""
-
-    id: Any
-    method: str
-    error: JsonRpcException
-
-
-class FinchProtocol(LanguageServerProtocol):
-    """pygls' protocol, made to answer every request exactly once.
-
-    pygls drops a request whose params fail to deserialize (the error is raised before
-    the id is known) and silently ignores requests after ``shutdown``; both get an error
-    response here. Malformed JSON gets a ParseError response (id null).
-    """
-
-    def structure_message(self, data: dict[str, Any]):
-        try:
-            return super().structure_message(data)
-        except JsonRpcException as exc:
-            if "id" in data and "method" in data:
-                detail = exc.__cause__ or exc
-                error = JsonRpcInvalidParams(f"invalid params for {data['method']}: {detail}".splitlines()[0][:500])
-                return _BadMessage(data["id"], data["method"], error)
-            raise
-
-    def handle_message(self, message):
-        if isinstance(message, _BadMessage):
-            log.warning("request %r (%s) has invalid params: %s", message.id, message.method, message.error.message)
-            self._send_response(message.id, None, message.error.to_response_error())
-            return
-        if isinstance(message, dict):
-            if "id" in message and "method" in message:
-                error = JsonRpcInvalidRequest("not a JSON-RPC 2.0 request (missing \"jsonrpc\": \"2.0\")")
-                self._send_response(message["id"], None, error.to_response_error())
-            log.warning("ignored a message that is not JSON-RPC 2.0: %.200s", message)
-            return
-        is_request = hasattr(message, "method") and hasattr(message, "id") and getattr(message, "id", None) is not None
-        if self._shutdown and is_request and message.method != types.EXIT:
-            error = JsonRpcInvalidRequest("the server is shutting down: no more requests")
-            self._send_response(message.id, None, error.to_response_error())
-            return
-        super().handle_message(message)
-
-
 class FinchLanguageServer(LanguageServer):
     """The finch language server: owns the state every feature shares."""
+
+    completions: "CompletionService"
+    actions: "CodeActions"
+    learning: "LearningCoordinator"
 
     def __init__(self, options: ServerOptions | None = None) -> None:
         super().__init__("finch-lsp", __version__, protocol_cls=FinchProtocol, max_workers=4)
@@ -93,16 +58,13 @@ class FinchLanguageServer(LanguageServer):
         self.config = FinchConfig()
         self.engine = InferenceEngine()
         self.suggestions = SuggestionRegistry()
-        self.completions = CompletionService(self)
+        self.changes = ChangeTracker(self.suggestions)
         self.model_name = "unknown"
         self.model_reason = ""
-        self.loop: asyncio.AbstractEventLoop | None = None
+        self.event_loop: asyncio.AbstractEventLoop | None = None
         self.workspace_trusted = True
-        self.learning = None  # LearningLoop, once initialize has named the data dir
-        self.teacher = None
+        self.learning_thread = ThreadPoolExecutor(1, thread_name_prefix="finch-learning")
         self._closers: list[Callable[[], None]] = []
-        self.model_ready_hooks: list[Callable[[], None]] = []
-        self.previous_text: dict[str, str] = {}
 
     # -- small accessors --------------------------------------------------------------------
     @property
@@ -123,8 +85,8 @@ class FinchLanguageServer(LanguageServer):
     # -- messages and threads ---------------------------------------------------------------
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` on the event loop, from any thread."""
-        if self.loop is not None and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(fn, *args)
+        if self.event_loop is not None and not self.event_loop.is_closed():
+            self.event_loop.call_soon_threadsafe(fn, *args)
 
     def show(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
         """window/showMessage, safe from any thread; also logged."""
@@ -149,33 +111,15 @@ class FinchLanguageServer(LanguageServer):
             except Exception:  # noqa: BLE001 - closing must go on
                 log.exception("error while closing")
         self.engine.close()
+        self.learning_thread.shutdown(wait=False)
 
     # -- configuration and the model --------------------------------------------------------
     def apply_settings(self, raw: Any, base: FinchConfig | None = None) -> None:
         config, problems = parse_settings(raw, base)
         self.config = config
-        if self.learning is not None:
-            self.learning.feedback.config = config
-        if self.teacher is not None:
-            self.teacher.update()
+        self.learning.settings_changed()
         for problem in problems:
             self.show(f"setting {problem}", types.MessageType.Warning)
-
-    def start_learning(self) -> None:
-        """The learning loop over the data dir: --data-dir, else the dataDir setting, else FINCH_DATA_DIR/the default."""
-        from finch_lsp.learning.loop import LearningLoop
-        from finch_lsp.paths import data_dir
-
-        from finch_lsp.learning.teaching import TeacherBridge
-
-        self.learning = LearningLoop(self, data_dir(self.options.data_dir or self.config.data_dir))
-        self.teacher = TeacherBridge(self)
-
-    def ask_teacher_for_correction(self, example) -> None:
-        """A pending critical/medium example: ask the teacher (when on) in the background."""
-        if self.teacher is None or not self.teacher.enabled:
-            return
-        self.teacher.request_correction(example)
 
     def requested_model(self) -> tuple[str, str]:
         """(model name, device) with the command line and FINCH_MODEL over editor settings."""
@@ -199,7 +143,7 @@ class FinchLanguageServer(LanguageServer):
             from finch_lsp.completion.generate import token_index, warm_up
 
             loaded = load_model(name, device, on_progress=progress.report)
-            if self.learning is not None:
+            if self.learning.opened:
                 progress.report("loading the current adapter")
                 self.learning.on_model_ready(loaded)
             progress.report("indexing the vocabulary for token healing")
@@ -216,18 +160,13 @@ class FinchLanguageServer(LanguageServer):
             else:
                 progress.finish("failed")
                 self.show(f"could not load model {name}: {self.engine.error}", types.MessageType.Error)
-            for hook in self.model_ready_hooks:
-                hook()
 
         self.engine.load(loader, done)
 
     def status(self) -> dict[str, Any]:
         loaded = self.engine.loaded
-        learning = self.learning.status() if self.learning is not None else {}
-        teacher = {"teacher": self.teacher.status()} if self.teacher is not None else {}
         return {
-            **learning,
-            **teacher,
+            **self.learning.status(),
             "model": {
                 "name": self.model_name,
                 "device": loaded.device if loaded is not None else None,
@@ -271,16 +210,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def invalid_params(exc: Exception) -> JsonRpcInvalidParams:
-    return JsonRpcInvalidParams(str(exc))
-
-
-def create_server(options: ServerOptions | None = None) -> FinchLanguageServer:
-    """The server with every feature registered."""
-    server = FinchLanguageServer(options)
-    from finch_lsp import handlers
-
-    handlers.register(server)
-    return server

@@ -1,0 +1,1 @@
+"""Documents as the editor holds them: positions, the suggestions shown in them, and their edits."""

@@ -1,0 +1,1 @@
+"""The optional Claude teacher: the client (``client``) and the server's bridge to it (``bridge``)."""

@@ -1,0 +1,95 @@
+"""Judging a trained adapter in the trainer child: does it do what it was taught, and does it
+leave the rest alone.
+
+``evaluate`` runs after training: it greedy-generates every corrected prompt (as the server
+would, token healing included) and compares first lines, and it compares the loss on
+held-out kept suggestions with the adapter on and off.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from finch_lsp.completion.postprocess import first_line
+from finch_lsp.learning.jobs import Evaluation, TrainExample, TrainJob
+from finch_lsp.learning.training.data import encode_example, pad_batch
+from finch_lsp.learning.training.greedy import greedy_completion
+from finch_lsp.learning.training.losses import target_loss
+
+if TYPE_CHECKING:
+    from finch_lsp.models import LoadedModel
+
+HELD_OUT_RELATIVE_BOUND = 0.25
+"""Held-out loss may rise by at most this fraction of its value before training..."""
+
+HELD_OUT_ABSOLUTE_SLACK = 0.05
+"""...plus this many nats, so a near-zero loss before training does not make any change fail."""
+
+MAX_EVALUATED_CORRECTIONS = 8
+"""Corrections generated during evaluation (the most recent ones): bounds its cost."""
+
+
+def corrections_of(job: TrainJob) -> list[TrainExample]:
+    """The examples that teach something new (they have a rejected suggestion), else all."""
+    corrected = [e for e in job.examples if e.rejected is not None]
+    chosen = corrected or list(job.examples)
+    unique = {(e.prompt, e.target): e for e in chosen}
+    return list(unique.values())[-MAX_EVALUATED_CORRECTIONS:]
+
+
+def count_reproduced(loaded: "LoadedModel", examples: list[TrainExample]) -> int:
+    """How many examples the model now completes with the first line of their target."""
+    reproduced = 0
+    for example in examples:
+        wanted = first_line(example.target)
+        budget = len(loaded.tokenizer(example.target, add_special_tokens=False)["input_ids"]) + 8
+        got = first_line(greedy_completion(loaded, example.prompt, budget))
+        reproduced += bool(wanted) and got == wanted
+    return reproduced
+
+
+def held_out_loss(loaded: "LoadedModel", examples: list[TrainExample], max_tokens: int = 512) -> float | None:
+    """Mean per-example target loss of ``examples`` under ``loaded.model`` (None without examples)."""
+    import torch
+
+    if not examples:
+        return None
+    pad_id = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else 0
+    losses = []
+    with torch.no_grad():
+        for example in examples:
+            encoded = encode_example(loaded.tokenizer, example.prompt, example.target, max_tokens)
+            batch = pad_batch([encoded], pad_id, loaded.device)
+            logits = loaded.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            losses.append(float(target_loss(logits, batch["labels"])))
+    return sum(losses) / len(losses)
+
+
+def held_out_bound(before: float) -> float:
+    """The highest acceptable held-out loss after training, given the loss before."""
+    return before * (1 + HELD_OUT_RELATIVE_BOUND) + HELD_OUT_ABSOLUTE_SLACK
+
+
+def evaluate(loaded_with_adapter: "LoadedModel", job: TrainJob) -> Evaluation:
+    """Judge the adapter active on ``loaded_with_adapter.model`` (a PEFT model) against ``job``.
+
+    Passed when the model reproduces more than half of the corrections and the held-out loss
+    stays within ``held_out_bound`` of its value with the adapter disabled.
+    """
+    model = loaded_with_adapter.model
+    corrections = corrections_of(job)
+    reproduced = count_reproduced(loaded_with_adapter, corrections)
+    after = held_out_loss(loaded_with_adapter, job.held_out, job.config.max_tokens)
+    before = None
+    if job.held_out:
+        with model.disable_adapter():
+            before = held_out_loss(loaded_with_adapter, job.held_out, job.config.max_tokens)
+    reasons = []
+    if reproduced * 2 <= len(corrections):
+        reasons.append(f"it reproduces only {reproduced} of {len(corrections)} corrections it was trained on")
+    if before is not None and after is not None and after > held_out_bound(before):
+        reasons.append(
+            f"it raises the loss on {len(job.held_out)} kept suggestions from {before:.3f} to {after:.3f} "
+            f"(bound {held_out_bound(before):.3f}): it would change completions you were happy with"
+        )
+    return Evaluation(not reasons, reproduced, len(corrections), before, after, reasons)

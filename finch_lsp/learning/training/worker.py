@@ -1,0 +1,200 @@
+"""The trainer process: ``python -m finch_lsp.learning.training.worker JOB_JSON_PATH``.
+
+The server spawns it (never forks it) so that training cannot crash the server, gives its
+memory back when it ends, and runs at lower priority with fewer threads than the machine has,
+leaving a core to completions.
+
+It reads a ``TrainJob`` (JSON), loads the base model, trains, evaluates and saves the adapter
+into ``job.output_dir``. Its stdout carries one JSON object per line and nothing else:
+
+    {"event": "progress", "epoch": 2, "epochs": 6, "step": 3, "steps": 12, "loss": 0.91, ...}
+    {"event": "done", "result": {TrainResult}}
+    {"event": "error", "message": "..."}          (then exit code 1)
+
+Logging and library chatter go to stderr.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING, Callable, TextIO
+
+import msgspec
+
+from finch_lsp.learning.jobs import TrainConfig, TrainJob, TrainResult
+from finch_lsp.learning.training.data import EncodedSequence, anchor_sequences, count_steps, encode_example, hold_context, weighted_batches
+from finch_lsp.learning.training.evaluation import evaluate
+from finch_lsp.learning.training.greedy import pad_token_id
+from finch_lsp.learning.training.losses import record_base_distributions, training_step
+
+if TYPE_CHECKING:
+    from finch_lsp.models import LoadedModel
+
+log = logging.getLogger("finch_lsp.train_worker")
+
+THREADS_ENV = "FINCH_TRAIN_THREADS"
+NICENESS = 10
+
+
+def train_threads() -> int:
+    """Threads for training: ``$FINCH_TRAIN_THREADS``, else one less than the machine's cores."""
+    configured = os.environ.get(THREADS_ENV, "").strip()
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def lower_priority() -> None:
+    """Make the process nicer than the server, so completions win the CPU."""
+    try:
+        os.nice(NICENESS)
+    except (AttributeError, OSError) as exc:
+        log.info("could not lower the trainer's priority: %s", exc)
+
+
+class EventWriter:
+    """Writes one JSON object per line to the server and flushes each."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.encoder = msgspec.json.Encoder()
+
+    def send(self, event: str, **fields) -> None:
+        line = self.encoder.encode({"event": event, **fields}).decode("utf-8")
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def read_job(path: str):
+    """The TrainJob in the JSON file at ``path``."""
+    with open(path, "rb") as f:
+        return msgspec.json.decode(f.read(), type=TrainJob)
+
+
+def run(job_path: str, events: EventWriter) -> None:
+    """Load, train, evaluate, save; report through ``events``."""
+    import torch
+
+    from finch_lsp.models import load_model
+
+    threads = train_threads()
+    torch.set_num_threads(threads)
+    job = read_job(job_path)
+    log.info("training on %d examples with %d thread(s); adapter into %s", len(job.examples), threads, job.output_dir)
+    loaded = load_model(job.base_model, job.device, on_progress=lambda message: log.info("%s", message))
+
+    def on_progress(progress: dict) -> None:
+        events.send("progress", **progress)
+
+    result = train_adapter(job, loaded, on_progress)
+    events.send("done", result=msgspec.to_builtins(result))
+
+
+def attach_lora(model, config: TrainConfig):
+    """The model wrapped with a fresh, seeded LoRA adapter on ``config.target_modules``."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(config.seed)
+    lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=0.0, target_modules=list(config.target_modules), bias="none", task_type="CAUSAL_LM")
+    return get_peft_model(model, lora)
+
+
+def prepare_sequences(job: TrainJob, loaded: "LoadedModel") -> tuple[list[EncodedSequence], list[EncodedSequence]]:
+    """Encoded examples and anchors, their held positions marked and base distributions recorded."""
+    config = job.config
+    tokenizer = loaded.tokenizer
+    examples = [encode_example(tokenizer, e.prompt, e.target, config.max_tokens, e.rejected) for e in job.examples]
+    if config.anchor_weight <= 0:
+        return examples, []
+    anchors = anchor_sequences(loaded, config)
+    for seq in examples:
+        hold_context(seq, config.held_context_tokens)
+    record_base_distributions(loaded.model, examples + anchors, pad_token_id(loaded), loaded.device)
+    return examples, anchors
+
+
+def train_adapter(job: TrainJob, loaded: "LoadedModel", on_progress: Callable[[dict], None]) -> TrainResult:
+    """Train a LoRA adapter on ``job.examples``, evaluate it, and save it into ``job.output_dir``.
+
+    ``on_progress`` gets ``{"epoch", "epochs", "step", "steps", "loss"}`` after every step.
+    ``loaded.model`` is wrapped in place (PEFT): the trainer process owns it.
+    """
+    import torch
+
+    if not job.examples:
+        raise ValueError("no training examples: rate a suggestion with a correction first")
+    started = time.perf_counter()
+    config = job.config
+    torch.manual_seed(config.seed)
+    examples, anchors = prepare_sequences(job, loaded)
+    model = attach_lora(loaded.model, config)
+    steps = count_steps(len(examples), config)
+    per_epoch = max(1, math.ceil(len(examples) / config.batch_size))
+    batches = weighted_batches([e.weight for e in job.examples], config.batch_size, steps, config.seed)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=0.0)
+    model.train()
+    losses = []
+    for step, indices in enumerate(batches):
+        anchor_rows = [anchors[(step * config.anchor_batch + k) % len(anchors)] for k in range(config.anchor_batch)] if anchors else []
+        parts = training_step(model, optimizer, [examples[i] for i in indices], anchor_rows, config, pad_token_id(loaded), loaded.device)
+        losses.append(parts.target)
+        on_progress({"epoch": min(step // per_epoch + 1, config.epochs), "epochs": config.epochs, "step": step + 1, "steps": steps, "loss": parts.target, "anchor": parts.anchor, "rejection": parts.rejection})
+    model.eval()
+    evaluation = evaluate(replace(loaded, model=model), job)
+    result = TrainResult(steps, losses, losses[-1], time.perf_counter() - started, evaluation)
+    save_adapter(model, job, result)
+    return result
+
+
+def save_adapter(model, job: TrainJob, result: TrainResult) -> None:
+    """adapter_model.safetensors, adapter_config.json and meta.json into ``job.output_dir``."""
+    os.makedirs(job.output_dir, exist_ok=True)
+    model.save_pretrained(job.output_dir, safe_serialization=True)
+    model_card = os.path.join(job.output_dir, "README.md")  # PEFT's generated card: not part of an adapter
+    if os.path.exists(model_card):
+        os.remove(model_card)
+    meta = {
+        "examples": len(job.examples),
+        "weights": [e.weight for e in job.examples],
+        "losses": result.losses,
+        "baseModel": job.base_model,
+        "createdAt": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(result.seconds, 2),
+        "config": msgspec.to_builtins(job.config),
+        "evaluation": msgspec.to_builtins(result.evaluation),
+    }
+    with open(os.path.join(job.output_dir, "meta.json"), "w", encoding="utf-8") as f:
+        json.dump(meta, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 done, 1 error, 2 bad usage)."""
+    argv = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(stream=sys.stderr, level=os.environ.get("FINCH_TRAIN_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    events = EventWriter(sys.stdout)
+    sys.stdout = sys.stderr  # anything printed by libraries must not reach the event stream
+    if len(argv) != 1:
+        events.send("error", message="usage: python -m finch_lsp.learning.training.worker JOB_JSON_PATH")
+        return 2
+    lower_priority()
+    try:
+        run(argv[0], events)
+    except Exception as exc:  # noqa: BLE001 - every failure is reported as one error event
+        log.exception("training failed")
+        events.send("error", message=f"training failed: {type(exc).__name__}: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
