@@ -68,7 +68,7 @@ def _documents(server: FinchLanguageServer) -> None:
         if doc is None:
             return
         ls.changes.changed(doc.uri, params.content_changes, doc.source, ls.position_encoding)
-        ls.learning.document_changed()
+        ls.learning_thread.submit(ls.learning.document_changed)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: FinchLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
@@ -101,8 +101,9 @@ def _commands(server: FinchLanguageServer) -> None:
         log.info("suggestion %s accepted", suggestion_id)
 
     @server.command(protocol.STATUS)
-    def status(ls: FinchLanguageServer, *args) -> dict:
-        return ls.status()
+    async def status(ls: FinchLanguageServer, *args) -> dict:
+        # on the learning thread: the answer includes every edit and rating sent before it
+        return await asyncio.get_running_loop().run_in_executor(ls.learning_thread, ls.status)
 
     @server.command(protocol.FEEDBACK)
     async def feedback(ls: FinchLanguageServer, *args) -> dict:

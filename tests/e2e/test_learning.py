@@ -213,3 +213,22 @@ async def test_one_trainer_across_two_instances(tmp_path):
     finally:
         await stop(a)
         await stop(b)
+
+
+async def test_a_rating_waiting_on_the_store_lock_does_not_stall_other_requests(server, tmp_path):
+    from filelock import FileLock
+
+    await suggest(server)
+    lock = FileLock(str(tmp_path / "feedback" / "examples.lock"))
+    with lock:  # another finch instance holds the store: the rating has to wait for it
+        rating = asyncio.ensure_future(command(server, "finch.feedback.good"))
+        again = await inline(server, "file:///w/a.py", *end_of(SOURCE))
+        actions = await server.text_document_code_action_async(types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri="file:///w/a.py"),
+            range=types.Range(types.Position(2, 0), types.Position(2, 0)),
+            context=types.CodeActionContext(diagnostics=[]),
+        ))
+        assert again.items and any(a.title.startswith("Finch:") for a in actions)
+        assert not rating.done()  # still waiting on the lock while the others were answered
+    result = await rating
+    assert result["recorded"] is True and store_lines(tmp_path)[-1]["rating"] == "good"
