@@ -35,6 +35,7 @@ class Weights(msgspec.Struct, rename="camel"):
     critical: Annotated[float, _doc("Weight of a critical rating.", gt=0)] = 10.0
     medium: Annotated[float, _doc("Weight of a medium rating.", gt=0)] = 3.0
     good: Annotated[float, _doc("Weight of a good rating.", gt=0)] = 1.0
+    implicit: Annotated[float, _doc("Weight of implicit feedback (a suggestion kept, edited or typed over); also what one counts towards `threshold`.", gt=0, le=1)] = 0.25
 
 
 class TrainingConfig(msgspec.Struct, rename="camel"):
@@ -48,7 +49,9 @@ class TrainingConfig(msgspec.Struct, rename="camel"):
     learning_rate: Annotated[float, _doc("AdamW learning rate of the LoRA weights.", gt=0, lt=1)] = 1e-3
     rank: Annotated[int, _doc("LoRA rank.", ge=1, le=256)] = 16
     alpha: Annotated[int, _doc("LoRA alpha (scale = alpha / rank).", ge=1, le=1024)] = 32
-    weights: Annotated[Weights, _doc("Weight of each rating: critical, medium, good.")] = msgspec.field(
+    implicit: Annotated[bool, _doc("Learn from what the user does with suggestions (kept, edited, typed over), not only from ratings.")] = True
+    settle_seconds: Annotated[float, _doc("Seconds after a suggestion is accepted or shown before what the user did with it is read as implicit feedback.", ge=0, le=3600)] = 20.0
+    weights: Annotated[Weights, _doc("Weight of each rating: critical, medium, good, and of implicit feedback.")] = msgspec.field(
         default_factory=Weights
     )
 

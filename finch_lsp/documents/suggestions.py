@@ -37,6 +37,8 @@ class Suggestion:
     start: int | None = None  # offset of the inserted text once accepted
     end: int | None = None
     current_text: str | None = None  # the accepted text as it now stands in the document
+    accepted_at: float | None = None
+    observed: bool = False  # rated, or recorded as implicit feedback: not observed again
 
 
 class SuggestionRegistry:
@@ -80,6 +82,7 @@ class SuggestionRegistry:
             if s is None:
                 return None
             s.accepted = True
+            s.accepted_at = time.time()
             self._last_accepted = suggestion_id
             s.current_text = s.text
             if document_text is not None:
@@ -99,6 +102,11 @@ class SuggestionRegistry:
         """The accepted text as the user left it, or None when not accepted or untracked."""
         s = self.get(suggestion_id)
         return None if s is None or not s.accepted else s.current_text
+
+    def snapshot(self) -> list[Suggestion]:
+        """The suggestions held now, oldest first (the objects themselves, not copies)."""
+        with self._lock:
+            return list(self._items.values())
 
     def __len__(self) -> int:
         return len(self._items)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from lsprotocol import types
 from finch_lsp.learning.adapters import AdapterStore, activate, adapter_count, deactivate, param_shapes, validate_adapter_dir
 from finch_lsp.learning.child import TrainerProcess, TrainingState
 from finch_lsp.learning.feedback import FeedbackService, mark_training
+from finch_lsp.learning.implicit import observe
 from finch_lsp.learning.jobs import TrainConfig, TrainExample, TrainJob
 from finch_lsp.learning.store import Example, FeedbackStore
 from finch_lsp.learning.teacher.bridge import TeacherBridge
@@ -72,9 +74,24 @@ class LearningCoordinator:
         self.teacher.maybe_review(suggestion)
 
     def document_changed(self) -> None:
-        """A user's edit may be the correction a pending example waits for."""
-        if self.feedback is not None and self.feedback.has_pending():
+        """A user's edit may be the correction a pending example waits for, or settle a suggestion."""
+        if self.feedback is None:
+            return
+        if self.feedback.has_pending():
             self.feedback.resolve_from_edits()
+        training = self.host.config.training
+        if not training.implicit or not self.host.workspace_trusted:
+            return
+        documents = {uri: doc.source for uri, doc in list(self.host.workspace.text_documents.items())}
+        for seen in observe(self.host.suggestions.snapshot(), documents, time.time(), training.settle_seconds):
+            self.feedback.record_implicit(seen)
+        self.maybe_train()
+
+    def maybe_train(self) -> bool:
+        """Start training when the threshold is reached and autoTrain is on."""
+        if self.feedback.threshold_reached() and self.host.config.training.auto_train:
+            return self.start_training("threshold reached").get("started", False)
+        return False
 
     async def aclose(self) -> None:
         await self.teacher.aclose()
@@ -109,9 +126,7 @@ class LearningCoordinator:
         example = self.feedback.record(args)
         if example.pending:
             self.teacher.request_correction(example)
-        started = False
-        if self.feedback.threshold_reached() and self.host.config.training.auto_train:
-            started = self.start_training("threshold reached").get("started", False)
+        started = self.maybe_train()
         stats = self.feedback.stats()
         return {
             "recorded": True, "exampleId": example.id, "rating": example.rating, "weight": example.weight,
@@ -161,7 +176,7 @@ class LearningCoordinator:
 
     def _job(self, staging: Path) -> TrainJob:
         buffer = self.feedback.buffer()
-        kept = [e for e in buffer if e.rating == "good"]
+        kept = [e for e in buffer if e.rating == "good" or (e.rating == "implicit" and e.correction_source == "kept")]
         held_out = random.Random(len(buffer)).sample(kept, min(HELD_OUT_MAX, len(kept) // 5)) if len(kept) >= 5 else []
         train = [e for e in buffer if e not in held_out]
         t = self.host.config.training

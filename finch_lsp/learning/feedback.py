@@ -1,5 +1,8 @@
 """Feedback: a rating of a suggestion becomes a weighted, durable training example.
 
+Implicit feedback (``learning.implicit``: a suggestion kept, edited or typed over) becomes an
+example too, rated ``implicit``, with a small weight that also counts towards the threshold.
+
 - good: the target is the suggestion as finally kept in the document (or as shown);
 - critical / medium: the target is the correction: the explicit argument, else the
   user's edit of the accepted text, else the teacher's answer; the rejected suggestion
@@ -17,8 +20,9 @@ from dataclasses import dataclass
 import msgspec
 
 from finch_lsp.config import FinchConfig
-from finch_lsp.learning.store import Example, FeedbackStore
 from finch_lsp.documents.suggestions import Suggestion, SuggestionRegistry
+from finch_lsp.learning.implicit import Observation
+from finch_lsp.learning.store import Example, FeedbackStore
 from finch_lsp.protocol import FeedbackArgs, InvalidArguments
 
 log = logging.getLogger(__name__)
@@ -62,6 +66,7 @@ class FeedbackService:
     def record(self, args: FeedbackArgs) -> Example:
         """Store one rating; the returned example is durable (fsynced) when this returns."""
         suggestion = self.find_suggestion(args.suggestion_id)
+        suggestion.observed = True  # a rating dominates whatever the user does with it later
         example = self._example_for(suggestion, args)
         self.store.append(example)
         with self._lock:
@@ -110,6 +115,23 @@ class FeedbackService:
                 resolved += self.resolve(example.id, edited, "edit") is not None
         return resolved
 
+    def record_implicit(self, seen: Observation) -> Example:
+        """A settled suggestion, kept, edited or typed over: a small-weight example."""
+        s = seen.suggestion
+        s.observed = True
+        example = Example(
+            rating="implicit", weight=self.config.training.weights.implicit, suggestion_id=s.id,
+            kind=s.kind, uri=s.uri, language=s.language, model=s.model, adapter_version=s.adapter_version,
+            prefix=s.prefix, suffix=s.suffix, prompt=s.prompt, suggestion=s.text,
+            kept=s.current_text if s.accepted else None, rejected=seen.rejected,
+            correction=seen.target if seen.kind != "kept" else None, correction_source=seen.kind,
+        )
+        self.store.append(example)
+        with self._lock:
+            self._examples[example.id] = example
+        log.info("implicit feedback (%s) on %s", seen.kind, s.id)
+        return example
+
     def add_teacher_example(self, s: Suggestion, correction: str, note: str) -> Example:
         """A clear teacher disagreement with a sampled suggestion: a medium-weight example."""
         example = Example(
@@ -144,11 +166,16 @@ class FeedbackService:
     def stats(self) -> BufferStats:
         examples = self.all()
         buffer = self.buffer(examples)
-        new = sum(1 for e in examples if not e.pending and e.created_at > self.last_training_at)
-        return BufferStats(len(buffer), sum(e.weight for e in buffer), sum(e.pending for e in examples), new)
+        new = sum(_counted(e) for e in examples if not e.pending and e.created_at > self.last_training_at)
+        return BufferStats(len(buffer), sum(e.weight for e in buffer), sum(e.pending for e in examples), int(new + 1e-9))
 
     def threshold_reached(self) -> bool:
         return self.stats().new_since_training >= self.config.training.threshold
+
+
+def _counted(e: Example) -> float:
+    """What an example counts towards the threshold: a rating 1, implicit feedback its weight."""
+    return e.weight if e.rating == "implicit" else 1.0
 
 
 def _explicit_or_edited(correction: str | None, kept: str | None, shown: str) -> tuple[str | None, str | None]:

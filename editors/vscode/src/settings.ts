@@ -139,6 +139,22 @@ export const SETTINGS: readonly SettingSpec[] = [
     sentToServer: true,
   },
   {
+    key: "training.implicit",
+    type: "boolean",
+    default: true,
+    description: "Learn from what you do with suggestions (kept, edited, typed over), not only from ratings.",
+    sentToServer: true,
+  },
+  {
+    key: "training.settleSeconds",
+    type: "number",
+    default: 20,
+    minimum: 0,
+    maximum: 3600,
+    description: "Seconds after a suggestion is accepted or shown before what you did with it counts as implicit feedback.",
+    sentToServer: true,
+  },
+  {
     key: "training.weights.critical",
     type: "number",
     default: 10,
@@ -160,6 +176,15 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: 1,
     minimum: 0,
     description: "Training weight of good feedback.",
+    sentToServer: true,
+  },
+  {
+    key: "training.weights.implicit",
+    type: "number",
+    default: 0.25,
+    minimum: 0,
+    maximum: 1,
+    description: "Training weight of implicit feedback (a suggestion kept, edited or typed over).",
     sentToServer: true,
   },
   {
