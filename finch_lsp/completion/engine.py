@@ -157,6 +157,8 @@ class InferenceEngine:
             return None
         started = time.perf_counter()
         prompt, removed = build_model_prompt(self.loaded, request)
+        if not prompt.text:
+            return None  # an empty document and a model without FIM: nothing to complete from
         out = generate(
             self.loaded,
             prompt.text,

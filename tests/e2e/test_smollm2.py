@@ -30,6 +30,12 @@ async def test_embedded_model_completes_add(smol, text, expected):
     assert [item.insert_text for item in result.items] == [expected]
 
 
+async def test_an_empty_document_gets_no_suggestion_and_no_error(smol):
+    open_doc(smol, "file:///w/empty.py", "")
+    result = await inline(smol, "file:///w/empty.py", 0, 0)
+    assert list(result.items) == []
+
+
 async def test_auto_falls_back_to_the_embedded_model_with_a_message(tmp_path):
     empty_hub = tmp_path / "hub"
     empty_hub.mkdir()
