@@ -1,0 +1,35 @@
+"""The typing replay's pure parts: where the cursor stops, what is accepted, how files split."""
+
+from pathlib import Path
+
+from finch_lsp.tools.replay import Tally, accepted_part, cursor_points, split_files
+
+SOURCE = "import os\n\n\ndef f(x):\n    # a comment\n    value = x + 1\n    return value\n"
+
+
+def test_cursor_points_stop_after_the_indentation_of_code_lines():
+    points = cursor_points(SOURCE, per_file=10)
+    assert [rest for _, rest in points] == ["import os", "def f(x):", "value = x + 1", "return value"]
+    prefix, rest = points[2]
+    assert prefix.endswith("\n    ") and SOURCE.startswith(prefix + rest)
+
+
+def test_cursor_points_are_spread_and_capped():
+    text = "".join(f"value_{i} = {i}\n" for i in range(100))
+    points = cursor_points(text, per_file=5)
+    assert len(points) == 5 and points[0][1] == "value_0 = 0" and points[1][1] == "value_20 = 20"
+
+
+def test_accepted_part_is_the_first_line_when_the_line_starts_with_it():
+    assert accepted_part("x + 1", "x + 1") == "x + 1"
+    assert accepted_part("x + 1\n    return", "x + 1  # more") == "x + 1"
+    assert accepted_part("x - 1", "x + 1") == ""
+    assert accepted_part("   ", "   x") == ""
+
+
+def test_split_alternates_and_tally_ratios():
+    files = [Path(f"{c}.py") for c in "abcde"]
+    assert split_files(files) == (files[0::2], files[1::2])
+    tally = Tally(typed=200, saved=50, shown=10, accepted=4)
+    assert (tally.saved_share, tally.acceptance) == (0.25, 0.4)
+    assert Tally().saved_share == 0.0 and Tally().acceptance == 0.0
