@@ -1,0 +1,1 @@
+"""Benchmarks, the demo and their stdio client: tooling, off the server's import path."""
