@@ -36,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--replay", action="store_true", help="replay typing over a third-party package, learning from implicit feedback only")
     bench.add_argument("--package", help="--replay: the installed package whose code is typed (default: click)")
     bench.add_argument("--per-file", type=int, default=12, help="--replay: cursor points per file")
+    bench.add_argument("--quality", action="store_true", help="measure HumanEval fill-in-the-middle pass@1 instead of latency")
+    bench.add_argument("--kind", choices=["single", "multi", "both"], default="both", help="--quality: single-line tasks, multi-line tasks or both")
+    bench.add_argument("--limit", type=int, help="--quality: only the first N HumanEval problems")
+    bench.add_argument("--adapter", metavar="DIR", help="--quality: also measure this adapter version directory")
     demo = sub.add_parser("demo", help="drive the server like an editor and print what it shows")
     _server_options(demo)
     demo.add_argument("--client", choices=["auto", "nvim", "stdio"], default="auto", help="the editor: headless Neovim (auto, when found) or a plain stdio client")
@@ -96,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         from finch_lsp.tools.replay import run_replay_bench
 
         return run_replay_bench(args)
+    if args.command == "bench" and args.quality:
+        from finch_lsp.tools.quality_bench import run_quality_bench
+
+        return run_quality_bench(args)
     if args.command == "bench" and args.learning:
         from finch_lsp.tools.lessons import run_learning_bench
 
