@@ -70,20 +70,27 @@ def setup_logging(level: str, log_file: str | None) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
+    """Run the server until ``exit`` or end of input; the process ends here (see hard_exit)."""
+    from finch_lsp.server.state import hard_exit
+    from finch_lsp.server.transport import serve_stdio, serve_tcp
     from finch_lsp.server.wiring import ServerOptions, create_server
 
     if args.data_dir:
         os.environ["FINCH_DATA_DIR"] = args.data_dir
     server = create_server(ServerOptions(model=args.model, device=args.device, data_dir=args.data_dir))
+    code = 1
     try:
         if args.tcp:
             host, _, port = args.tcp.rpartition(":")
-            server.start_tcp(host or "127.0.0.1", int(port))
+            code = serve_tcp(server, host or "127.0.0.1", int(port))
         else:
-            server.start_io()
+            code = serve_stdio(server)
+    except Exception:  # noqa: BLE001 - logged here: hard_exit skips the interpreter's report
+        logging.getLogger(__name__).exception("the server stopped on an error")
     finally:
-        server.close()
-    return 0
+        server.close(wait=10.0)
+        hard_exit(code)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
