@@ -26,6 +26,8 @@ MAX_HEADER_BYTES = 64 * 1024
 _START = re.compile(rb"content-length[ \t]*:", re.IGNORECASE)
 # a complete Content-Length line: never inside valid JSON (see the module docstring)
 _HEADER_LINE = re.compile(rb"content-length[ \t]*:[ \t]*\d{1,20}[ \t]*\r?\n", re.IGNORECASE)
+_WORD = b"content-length"
+_HEADER_REST = re.compile(rb"[ \t]*(:[ \t]*(\d{1,20}[ \t]*\r?)?)?")  # what may follow it before the line feed
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _OVERLAP = 64  # bytes kept between scans so an anchor split across reads is still found
 
@@ -53,6 +55,17 @@ class Skipped:
 
 
 Event = Body | FrameError | Skipped
+
+
+def _header_starts_in(buf: bytearray, length: int) -> bool:
+    """Whether the next header could begin before ``length`` (seen only in part so far)."""
+    for start in range(max(0, length - len(_WORD) - 24), length):
+        tail = bytes(buf[start:]).lower()
+        if tail[: len(_WORD)] == _WORD[: len(tail)] and (
+            len(tail) <= len(_WORD) or _HEADER_REST.fullmatch(tail[len(_WORD) :]) is not None
+        ):
+            return True
+    return False
 
 
 class FrameReader:
@@ -135,15 +148,16 @@ class FrameReader:
     def _body(self, events: list[Event]) -> bool:
         length = self._length
         assert length is not None
-        window = bytes(self._buf[max(0, self._scanned - _OVERLAP) : length])
-        found = _HEADER_LINE.search(window)
-        if found is not None:  # the body ran into the next frame: its length was too long
-            end = max(0, self._scanned - _OVERLAP) + found.start()
-            self._emit(end, events)
+        base = max(0, self._scanned - _OVERLAP)
+        found = _HEADER_LINE.search(bytes(self._buf[base : length + _OVERLAP]))
+        if found is not None and base + found.start() < length:  # the body ran into the next frame
+            self._emit(base + found.start(), events)
             return True
         if len(self._buf) < length:
             self._scanned = len(self._buf)
             return False
+        if len(self._buf) - length < _OVERLAP and _header_starts_in(self._buf, length):
+            return False  # the body's end may be the start of the next header: wait for more
         self._emit(length, events)
         return True
 
