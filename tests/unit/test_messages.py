@@ -49,3 +49,34 @@ def test_refused(message, initialized, answer_id, code, needle):
 )
 def test_passed_on(message, initialized):
     assert check_message(message, initialized) is None
+
+
+def test_internal_errors_reach_the_client_without_a_traceback():
+    import json
+    import sys
+
+    from pygls.exceptions import JsonRpcInternalError
+    from pygls.protocol import default_converter
+
+    from finch_lsp.server.jsonrpc import FinchProtocol
+
+    class Writer:
+        sent: list[bytes] = []
+
+        def write(self, data: bytes) -> None:
+            self.sent.append(data)
+
+    class Server:
+        name, version = "finch-lsp", "test"
+
+    protocol = FinchProtocol(Server(), default_converter())
+    protocol.set_writer(Writer(), include_headers=False)
+    try:
+        None.record_feedback  # type: ignore[attr-defined]
+    except AttributeError:
+        error = JsonRpcInternalError.of(sys.exc_info()).to_response_error()
+    protocol._send_response(1, None, error)
+    (sent,) = Writer.sent
+    reply = json.loads(sent)
+    assert "traceback" not in sent.decode().lower() and "data" not in reply["error"]
+    assert reply["error"]["code"] == -32603 and "server log" in reply["error"]["message"]
