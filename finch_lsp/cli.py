@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--prompt-tokens", type=int, default=0, help="pad the prompt to about this many tokens (0: a short prompt)")
     bench.add_argument("--output", help="append the result as a markdown section to this file")
     bench.add_argument("--learning", action="store_true", help="measure the learning scenario (hit rate, forgetting, training time) instead of latency")
+    bench.add_argument("--fuzz", type=float, metavar="SECONDS", help="drive the server with random frames, JSON and positions for SECONDS instead")
+    bench.add_argument("--seed", type=int, default=0, help="the random seed of --fuzz")
     demo = sub.add_parser("demo", help="drive the server like an editor and print what it shows")
     _server_options(demo)
     demo.add_argument("--client", choices=["auto", "nvim", "stdio"], default="auto", help="the editor: headless Neovim (auto, when found) or a plain stdio client")
@@ -96,6 +98,10 @@ def serve(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_file)
+    if args.command == "bench" and args.fuzz:
+        from finch_lsp.tools.fuzz import run_fuzz_bench
+
+        return run_fuzz_bench(args)
     if args.command == "bench" and args.learning:
         from finch_lsp.tools.lessons import run_learning_bench
 
