@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--kind", choices=["single", "multi", "both"], default="both", help="--quality: single-line tasks, multi-line tasks or both")
     bench.add_argument("--limit", type=int, help="--quality: only the first N HumanEval problems")
     bench.add_argument("--adapter", metavar="DIR", help="--quality: also measure this adapter version directory")
+    bench.add_argument("--fuzz", type=float, metavar="SECONDS", help="drive the server with random frames, JSON and positions for SECONDS instead")
+    bench.add_argument("--seed", type=int, default=0, help="the random seed of --fuzz")
     demo = sub.add_parser("demo", help="drive the server like an editor and print what it shows")
     _server_options(demo)
     demo.add_argument("--client", choices=["auto", "nvim", "stdio"], default="auto", help="the editor: headless Neovim (auto, when found) or a plain stdio client")
@@ -77,20 +79,27 @@ def setup_logging(level: str, log_file: str | None) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
+    """Run the server until ``exit`` or end of input; the process ends here (see hard_exit)."""
+    from finch_lsp.server.state import hard_exit
+    from finch_lsp.server.transport import serve_stdio, serve_tcp
     from finch_lsp.server.wiring import ServerOptions, create_server
 
     if args.data_dir:
         os.environ["FINCH_DATA_DIR"] = args.data_dir
     server = create_server(ServerOptions(model=args.model, device=args.device, data_dir=args.data_dir))
+    code = 1
     try:
         if args.tcp:
             host, _, port = args.tcp.rpartition(":")
-            server.start_tcp(host or "127.0.0.1", int(port))
+            code = serve_tcp(server, host or "127.0.0.1", int(port))
         else:
-            server.start_io()
+            code = serve_stdio(server)
+    except Exception:  # noqa: BLE001 - logged here: hard_exit skips the interpreter's report
+        logging.getLogger(__name__).exception("the server stopped on an error")
     finally:
-        server.close()
-    return 0
+        server.close(wait=10.0)
+        hard_exit(code)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         from finch_lsp.tools.quality_bench import run_quality_bench
 
         return run_quality_bench(args)
+    if args.command == "bench" and args.fuzz:
+        from finch_lsp.tools.fuzz import run_fuzz_bench
+
+        return run_fuzz_bench(args)
     if args.command == "bench" and args.learning:
         from finch_lsp.tools.lessons import run_learning_bench
 

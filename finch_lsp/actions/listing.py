@@ -27,6 +27,7 @@ from finch_lsp.actions.target import Target, find_target, is_python
 from finch_lsp.completion.engine import ModelState
 from finch_lsp.completion.generate import generate
 from finch_lsp.documents.suggestions import Suggestion
+from finch_lsp.documents.edits import model_text
 from finch_lsp.documents.positions import offset_at, position_at
 from finch_lsp.protocol import CODE_ACTION_TITLES
 
@@ -197,7 +198,7 @@ class CodeActions:
         if target.end - target.start > MAX_CODE_CHARS:
             raise RequestFailed(f"finch: {target.end - target.start} characters is more than an action takes ({MAX_CODE_CHARS}); select less code")
         language = "python" if is_python(doc.language_id, doc.path) else doc.language_id
-        return ActionRequest(data.action, data.uri, doc.version, doc.source, target, doc.path, language)
+        return ActionRequest(data.action, data.uri, doc.version, model_text(doc.source), target, doc.path, language)
 
     async def _generate(self, request: ActionRequest) -> ActionOutput | None:
         """Run the action on the inference worker; a cancelled request stops the generation."""

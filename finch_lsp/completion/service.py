@@ -12,6 +12,7 @@ from finch_lsp.completion.engine import CompletionRequest
 from finch_lsp.completion.postprocess import allows_multiline, Cursor, postprocess
 from finch_lsp.completion.prompt import OtherFile
 from finch_lsp.documents.suggestions import Suggestion
+from finch_lsp.documents.edits import model_text
 from finch_lsp.documents.positions import offset_at
 from finch_lsp.protocol import ACCEPT
 
@@ -38,7 +39,7 @@ class CompletionService:
         if doc is None:
             log.info("completion for %s ignored: the document is not open (send didOpen first)", uri)
             return None
-        text = doc.source
+        text = model_text(doc.source)  # same offsets; no lone surrogate reaches the tokenizer
         if len(text) > MAX_DOCUMENT_CHARS:
             log.info("completion for %s ignored: %d characters is over the %d cap", uri, len(text), MAX_DOCUMENT_CHARS)
             return None
@@ -63,7 +64,7 @@ class CompletionService:
 
     def _other_files(self, uri: str) -> tuple[OtherFile, ...]:
         docs = [d for u, d in self.host.workspace.text_documents.items() if u != uri]
-        return tuple(OtherFile(d.path, d.source[:MAX_OTHER_FILE_CHARS]) for d in docs[-MAX_OTHER_FILES:])
+        return tuple(OtherFile(d.path, model_text(d.source[:MAX_OTHER_FILE_CHARS])) for d in docs[-MAX_OTHER_FILES:])
 
     async def suggest(self, uri: str, position: types.Position) -> Suggestion | None:
         """Run one completion; None when there is nothing to show (not ready, stale, empty)."""

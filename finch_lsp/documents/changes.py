@@ -7,13 +7,10 @@ registry, which keeps accepted suggestions' ranges (and so the user's edits of t
 
 from __future__ import annotations
 
-import logging
-
 from lsprotocol import types
 
-from finch_lsp.documents.suggestions import SuggestionRegistry, change_offsets
-
-log = logging.getLogger(__name__)
+from finch_lsp.documents.edits import apply_change
+from finch_lsp.documents.suggestions import SuggestionRegistry
 
 
 class ChangeTracker:
@@ -37,11 +34,7 @@ class ChangeTracker:
                 if not isinstance(change, types.TextDocumentContentChangePartial):
                     text = change.text
                     continue
-                r = change.range
-                start, end = change_offsets(text, r.start.line, r.start.character, r.end.line, r.end.character, encoding)
-                if start is None or end is None:
-                    log.info("change outside %s ignored by suggestion tracking", uri)
-                    continue
-                text = text[:start] + change.text + text[end:]
-                self.suggestions.on_change(uri, start, end, change.text, text)
+                edit = apply_change(text, change.range, change.text, encoding)
+                text = edit.text
+                self.suggestions.on_change(uri, edit.start, edit.end, change.text, text)
         self.previous_text[uri] = current_text

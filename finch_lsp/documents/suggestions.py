@@ -14,8 +14,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from finch_lsp.documents.positions import offset_at
-
 
 @dataclass
 class Suggestion:
@@ -141,9 +139,3 @@ def shift_range(r_start: int, r_end: int, c_start: int, c_end: int, inserted: in
     new_end = max(r_end + delta, c_start + inserted)
     return new_start, max(new_start, new_end)
 
-
-def change_offsets(text_before: str, line: int, character: int, end_line: int, end_character: int, encoding: str):
-    """Offsets of an LSP range in ``text_before`` (None when out of range)."""
-    start = offset_at(text_before, line, character, encoding)
-    end = offset_at(text_before, end_line, end_character, encoding)
-    return start, end

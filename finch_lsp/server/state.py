@@ -8,16 +8,15 @@ LSP methods live in ``finch_lsp.server.handlers``.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcParseError
 from pygls.lsp.server import LanguageServer
 
 from finch_lsp import __version__
@@ -65,6 +64,7 @@ class FinchLanguageServer(LanguageServer):
         self.workspace_trusted = True
         self.learning_thread = ThreadPoolExecutor(1, thread_name_prefix="finch-learning")
         self._closers: list[Callable[[], None]] = []
+        self._closed = False
 
     # -- small accessors --------------------------------------------------------------------
     @property
@@ -93,25 +93,27 @@ class FinchLanguageServer(LanguageServer):
         log.log(logging.WARNING if kind <= types.MessageType.Warning else logging.INFO, "%s", message)
         self.call_soon(self.window_show_message, types.ShowMessageParams(kind, f"finch: {message}"))
 
-    def report_server_error(self, error: Exception, source) -> None:
-        """Malformed JSON gets a ParseError response; other out-of-band errors are logged."""
-        if isinstance(error, json.JSONDecodeError):
-            log.warning("malformed JSON-RPC message: %s", error)
-            self.protocol._send_response(None, None, JsonRpcParseError(f"malformed JSON: {error}").to_response_error())
-            return
-        log.error("server error (%s): %s", getattr(source, "__name__", source), error)
-
     def on_exit(self, closer: Callable[[], None]) -> None:
         self._closers.append(closer)
 
-    def close(self) -> None:
-        for closer in reversed(self._closers):
+    def close(self, wait: float = 0.0) -> None:
+        """Stop in order: closers, then the engine (a running generation is cancelled); with
+        ``wait``, give the learning thread that long to finish what it was doing."""
+        if not self._closed:
+            self._closed = True
+            for closer in reversed(self._closers):
+                try:
+                    closer()
+                except Exception:  # noqa: BLE001 - closing must go on
+                    log.exception("error while closing")
+            self.engine.close()
+            self._drained = self.learning_thread.submit(lambda: None)
+            self.learning_thread.shutdown(wait=False)
+        if wait:
             try:
-                closer()
-            except Exception:  # noqa: BLE001 - closing must go on
-                log.exception("error while closing")
-        self.engine.close()
-        self.learning_thread.shutdown(wait=False)
+                self._drained.result(timeout=wait)
+            except Exception:  # noqa: BLE001 - still busy: the process ends anyway
+                log.warning("the learning thread was still busy after %.0f s", wait)
 
     # -- configuration and the model --------------------------------------------------------
     def apply_settings(self, raw: Any, base: FinchConfig | None = None) -> None:
@@ -180,9 +182,17 @@ class FinchLanguageServer(LanguageServer):
             "lastSuggestion": _describe(self.suggestions.last()),
         }
 
-    def watch_parent(self, pid: int | None) -> None:
-        """Exit when the editor process dies (``processId`` from initialize)."""
-        if not pid or pid == os.getpid():
+    def watch_parent(self, pid) -> None:
+        """Exit when the editor process dies (``processId`` from initialize).
+
+        Not watched: null, 0, negative (os.kill would signal a process group), this
+        process, a pid too large for the system, or one not alive now (another pid
+        namespace, or a wrong value): each is logged.
+        """
+        if pid is None:
+            return
+        if not isinstance(pid, int) or pid <= 0 or pid == os.getpid() or not _alive(pid):
+            log.warning("processId %r is not a live editor process here: the editor's exit will not be watched", pid)
             return
 
         def watch() -> None:
@@ -190,9 +200,24 @@ class FinchLanguageServer(LanguageServer):
                 threading.Event().wait(2.0)
             log.warning("editor process %d is gone: exiting", pid)
             self.close()
-            os._exit(0)
+            hard_exit(0)
 
         threading.Thread(target=watch, name="finch-parent-watch", daemon=True).start()
+
+
+def hard_exit(code: int) -> None:
+    """End the process now, after flushing output and the log.
+
+    Skips the interpreter's teardown, where torch's threads abort the process
+    ("terminate called without an active exception") if a generation is still running.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed pipe: nothing more to say
+            pass
+    logging.shutdown()
+    os._exit(code)
 
 
 def _describe(suggestion) -> dict | None:
@@ -205,7 +230,7 @@ def _describe(suggestion) -> dict | None:
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError, ValueError):
         return False
     except PermissionError:
         return True

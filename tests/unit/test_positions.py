@@ -17,7 +17,9 @@ TEXT = 'x = "😋"\n名前 = 1\r\nend'
         (0, 9, "utf-8", 6),  # four utf-8 bytes
         (0, 6, "utf-32", 6),
         (0, 8, "utf-16", 7),  # line end
-        (0, 9, "utf-16", None),  # past the line end
+        (0, 9, "utf-16", 7),  # past the line end: the line length, as the LSP spec says
+        (0, 500, "utf-8", 7),
+        (1, 99, "utf-16", 14),  # past the end of a CRLF line: before the \r\n
         (1, 2, "utf-16", 10),  # after two CJK characters
         (1, 6, "utf-8", 10),  # CJK is three utf-8 bytes each
         (2, 3, "utf-16", len(TEXT)),  # after \r\n
