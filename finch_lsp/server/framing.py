@@ -102,7 +102,7 @@ class FrameReader:
         pos, seen = 0, 0
         while True:
             nl = self._buf.find(b"\n", pos)
-            if nl < 0:
+            if nl < 0 or nl > self.max_header:
                 if len(self._buf) > self.max_header:
                     events.append(FrameError(f"a header block is over {self.max_header} bytes: send 'Content-Length: N' then an empty line"))
                     self._resync(1)

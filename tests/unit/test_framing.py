@@ -108,6 +108,13 @@ def test_header_bomb_is_bounded():
     assert bodies(events) == [GOOD]
 
 
+def test_many_header_lines_are_bounded_too():
+    reader = FrameReader(max_header=100)
+    events = reader.feed(b"X-Pad: a\r\n" * 1000)
+    assert len(errors(events)) == 1 and len(reader._buf) <= 100
+    assert bodies(reader.feed(b"\r\n" + frame(GOOD))) == [GOOD]
+
+
 def test_garbage_between_frames_is_skipped():
     events = feed_all(frame(GOOD) + b"garbage \x00\xff with no header" + frame(GOOD))
     assert bodies(events) == [GOOD, GOOD] and not errors(events)
