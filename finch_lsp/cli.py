@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="drive the server like an editor and print what it shows")
     _server_options(demo)
     demo.add_argument("--client", choices=["auto", "nvim", "stdio"], default="auto", help="the editor: headless Neovim (auto, when found) or a plain stdio client")
+    from finch_lsp.models.command_line import add_parser as add_models_parser
+
+    add_models_parser(sub)
     return parser
 
 
@@ -101,4 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         from finch_lsp.demo import run_demo
 
         return run_demo(args)
+    if args.command == "models":
+        from finch_lsp.models.command_line import run as run_models
+
+        return run_models(args)
     return serve(args)
