@@ -9,6 +9,7 @@ from lsprotocol import types
 
 from finch_lsp import actions, protocol
 from finch_lsp.learning.suggestions import change_offsets
+from finch_lsp.models import commands as model_commands
 from finch_lsp.server import FinchLanguageServer, invalid_params
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,7 @@ def register(server: FinchLanguageServer) -> None:
     _completion(server)
     _commands(server)
     actions.register(server)
+    model_commands.register(server)
 
 
 def _lifecycle(server: FinchLanguageServer) -> None:
@@ -44,6 +46,8 @@ def _lifecycle(server: FinchLanguageServer) -> None:
         ls.apply_settings(params.settings, base=ls.config)
         if ls.requested_model() != before:
             ls.start_loading()
+        else:
+            ls.model_downloads.settings_changed()
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: FinchLanguageServer, params: None) -> None:

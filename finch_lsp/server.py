@@ -184,12 +184,10 @@ class FinchLanguageServer(LanguageServer):
 
     def start_loading(self) -> None:
         """Load the model in the background; requests answer empty until it is ready."""
-        from finch_lsp.models import load_model, resolve_auto
+        from finch_lsp.models import load_model
 
         name, device = self.requested_model()
-        if name == "auto":
-            name, self.model_reason = resolve_auto()
-            self.show(f"using {name}: {self.model_reason}")
+        name, self.model_reason = self.model_downloads.choose(name, device)
         self.model_name = name
         self.engine.state = ModelState.LOADING
         progress = ProgressReporter(self, f"finch: loading {name}")
