@@ -74,7 +74,7 @@ def remove(repo_id: str, cache_dir: str | Path | None = None) -> Removal:
 
     root = hub_cache_dir(cache_dir)
     storage = repo_storage(repo_id, cache_dir)
-    freed, revisions = 0, 0
+    freed = _bytes_under(storage)
     try:
         info = scan_cache_dir(root)
     except CacheNotFound:
@@ -82,12 +82,16 @@ def remove(repo_id: str, cache_dir: str | Path | None = None) -> Removal:
     repo = None if info is None else next(
         (r for r in info.repos if r.repo_id == repo_id and r.repo_type == "model"), None
     )
+    revisions = len(repo.revisions) if repo is not None else 0
     if repo is not None and repo.revisions:
-        strategy = info.delete_revisions(*(revision.commit_hash for revision in repo.revisions))
-        strategy.execute()
-        freed, revisions = strategy.expected_freed_size, len(repo.revisions)
+        info.delete_revisions(*(revision.commit_hash for revision in repo.revisions)).execute()
     found = repo is not None or storage.exists()
     if storage.exists():
-        freed += sum(p.stat().st_size for p in storage.rglob("*") if p.is_file() and not p.is_symlink())
         shutil.rmtree(storage)
     return Removal(repo_id, freed, revisions, found)
+
+
+def _bytes_under(folder: Path) -> int:
+    if not folder.is_dir():
+        return 0
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
