@@ -131,15 +131,14 @@ def pull(
     locations = {f.path: _locate(repo_id, plan.commit, f, endpoint) for f in missing}
     blobs = storage / "blobs"
     partial = {f.path: _partial_size(blobs, locations[f.path][0], f.size) for f in missing}
-    already = plan.total_bytes - sum(f.size for f in missing)
-    done_before = already + sum(
-        f.size if (blobs / locations[f.path][0]).exists() else partial[f.path] for f in missing
-    )
+    # Bytes of each missing file already on disk: a whole blob not linked yet, or a partial one.
+    counted = {f.path: f.size if (blobs / locations[f.path][0]).exists() else partial[f.path] for f in missing}
+    done_before = plan.total_bytes - sum(f.size for f in missing) + sum(counted.values())
     progress = TransferProgress(plan.total_bytes, done_before, listener=on_progress)
     _check_disk_space(repo_id, blobs, plan.total_bytes - done_before)
     for f in missing:
         etag, url = locations[f.path]
-        _fetch_blob(repo_id, f, etag, url, storage, partial[f.path], progress, endpoint, status)
+        _fetch_blob(repo_id, f, etag, url, storage, counted[f.path], progress, endpoint, status)
     _link(repo_id, plan, revision, root, endpoint)
     return PullResult(
         repo_id, plan.commit, snapshot, plan.total_bytes, transferred_bytes=progress.received,

@@ -89,6 +89,22 @@ def test_pull_of_a_present_model_transfers_nothing(hub, cache):
     assert again.summary() == f"{REPO} is already downloaded ({again.total_bytes / (1 << 20):.1f} MiB)"
 
 
+def test_verified_blobs_not_yet_linked_are_linked_without_a_transfer(hub, cache):
+    import shutil
+
+    pull(REPO, cache_dir=cache, endpoint=hub.url)
+    storage = repo_storage(REPO, cache)
+    shutil.rmtree(storage / "snapshots")  # as if killed after the blobs, before the links
+    (storage / "refs" / "main").unlink()
+    assert not is_present(REPO, cache)
+    hub.requests.clear()
+    seen = []
+    again = pull(REPO, cache_dir=cache, endpoint=hub.url, on_progress=seen.append)
+    assert again.transferred_bytes == 0 and not [r for r in hub.requests if r["method"] == "GET" and "file" in r]
+    assert all(s.done == again.total_bytes for s in seen)
+    assert is_present(REPO, cache)
+
+
 def test_a_file_with_the_wrong_hash_is_deleted_and_nothing_is_linked(hub, cache):
     hub.corrupt.add((REPO, WEIGHTS))
     with pytest.raises(DownloadError) as raised:
