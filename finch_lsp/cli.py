@@ -68,7 +68,7 @@ def setup_logging(level: str, log_file: str | None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("pygls", "httpx", "urllib3"):
+    for noisy in ("pygls", "httpx", "httpx2", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
