@@ -75,6 +75,7 @@ class HubServer:
         self.refuse: dict[str, int] = {}  # repo id -> HTTP status (401, 403)
         self.corrupt: set[tuple[str, str]] = set()  # (repo id, path): same length, wrong bytes
         self.stall: Stall | None = None
+        self.cut: dict[str, int] = {}  # path -> offset where every answer drops the connection
         self.requests: list[dict] = []
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -194,7 +195,11 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                     stall.reached.set()
                     stall.release.wait(STALL_LIMIT_S)
                     start = stall.after
-                self.wfile.write(data[start:])
+                end = hub.cut.get(file, len(data))
+                self.wfile.write(data[start:end])
+                if end < len(data):  # a connection lost mid-file: Content-Length promised more
+                    self.wfile.flush()
+                    self.close_connection = True
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
 

@@ -230,6 +230,40 @@ def test_a_killed_pull_resumes_with_a_range_request(hub, tmp_path):
     assert not partial.exists()
 
 
+def test_a_connection_lost_for_good_keeps_the_partial_file_for_the_next_pull(hub, cache):
+    hub.cut[WEIGHTS] = CHUNK + (2 << 20)  # every attempt stops here; huggingface_hub retries 5 times
+    with pytest.raises(DownloadError) as raised:
+        pull(REPO, cache_dir=cache, endpoint=hub.url)
+    error = raised.value
+    assert error.kind == "interrupted"
+    assert error.message.startswith(f"the download of {REPO}/{WEIGHTS} was interrupted (")
+    from finch_lsp.models.catalog import format_size
+
+    weights = format_size(len(hub.repos[REPO].files[WEIGHTS]))
+    assert error.message.endswith(f"10.0 MiB of {weights} is kept: pull again to resume")
+    assert not is_present(REPO, cache)
+    hub.cut.clear()
+    result = pull(REPO, cache_dir=cache, endpoint=hub.url)
+    assert result.resumed_bytes == CHUNK and hub.gets(WEIGHTS)[-1]["range"] == f"bytes={CHUNK}-"
+    assert is_present(REPO, cache)
+
+
+def test_ctrl_c_says_how_to_resume(hub, tmp_path):
+    hub.stall = Stall(WEIGHTS, after=CHUNK + (1 << 20))
+    pulling = subprocess.Popen([*CLI, "pull", "qwen2.5-coder-0.5b"], env=hub_env(hub.url, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert hub.stall.reached.wait(120)
+        pulling.send_signal(signal.SIGINT)
+        _, stderr = pulling.communicate(timeout=120)
+    finally:
+        hub.stall.release.set()
+        if pulling.poll() is None:
+            pulling.kill()
+    assert pulling.returncode == 130
+    assert "finch: interrupted; what was downloaded is kept: run `finch-lsp models pull qwen2.5-coder-0.5b` again to resume" in stderr
+    assert not is_present(REPO, tmp_path / "hf-cache")
+
+
 @pytest.mark.parametrize(
     ("extra", "says"),
     [({"HF_HUB_OFFLINE": "1"}, "cannot download Qwen/Qwen2.5-Coder-0.5B: HF_HUB_OFFLINE is set"),
