@@ -267,7 +267,7 @@ def _transfer_error(error: Exception, repo_id: str, f: RemoteFile, incomplete: P
             "download was deleted: pull again (if it repeats, a proxy or mirror is altering files)",
         )
     explained = explain(error, repo_id, endpoint, f.path)
-    if explained.kind in ("unreachable", "interrupted"):
+    if explained.kind in ("unreachable", "interrupted") or "Consistency check failed" in str(error):
         return DownloadError(
             "interrupted",
             f"the download of {repo_id}/{f.path} was interrupted ({explained.detail}); "
