@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="drive the server like an editor and print what it shows")
     _server_options(demo)
     demo.add_argument("--client", choices=["auto", "nvim", "stdio"], default="auto", help="the editor: headless Neovim (auto, when found) or a plain stdio client")
+    from finch_lsp.models.command_line import add_parser as add_models_parser
+
+    add_models_parser(sub)
     return parser
 
 
@@ -74,7 +77,7 @@ def setup_logging(level: str, log_file: str | None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("pygls", "httpx", "urllib3"):
+    for noisy in ("pygls", "httpx", "httpx2", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
@@ -129,4 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         from finch_lsp.tools.demo import run_demo
 
         return run_demo(args)
+    if args.command == "models":
+        from finch_lsp.models.command_line import run as run_models
+
+        return run_models(args)
     return serve(args)

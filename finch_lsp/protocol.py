@@ -20,10 +20,12 @@ ADAPTERS_LIST = "finch.adapters.list"
 ADAPTERS_USE = "finch.adapters.use"
 ADAPTERS_ROLLBACK = "finch.adapters.rollback"
 ADAPTERS_DELETE = "finch.adapters.delete"
+MODELS_LIST = "finch.models.list"
+MODELS_PULL = "finch.models.pull"
 
 COMMANDS = (
     ACCEPT, FEEDBACK, FEEDBACK_CRITICAL, FEEDBACK_MEDIUM, FEEDBACK_GOOD, TRAIN, STATUS,
-    ADAPTERS_LIST, ADAPTERS_USE, ADAPTERS_ROLLBACK, ADAPTERS_DELETE,
+    ADAPTERS_LIST, ADAPTERS_USE, ADAPTERS_ROLLBACK, ADAPTERS_DELETE, MODELS_LIST, MODELS_PULL,
 )
 
 Rating = Literal["critical", "medium", "good"]

@@ -79,16 +79,17 @@ def checked_repo_id(name: str) -> str:
     return name
 
 
-def is_in_local_hf_cache(repo_id: str) -> bool:
+def is_in_local_hf_cache(repo_id: str, cache_dir: str | Path | None = None) -> bool:
     """Whether the local Hugging Face cache holds the config and all weights of ``repo_id``.
 
-    Reads the cache only; never opens a network connection.
+    Reads the cache only; never opens a network connection. ``finch-lsp models pull`` links
+    config.json into the snapshot last, so an interrupted pull never counts as present.
     """
     from huggingface_hub import try_to_load_from_cache
 
     def cached(filename: str) -> str | None:
         try:
-            found = try_to_load_from_cache(repo_id, filename)
+            found = try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir)
         except ValueError:  # not a valid repo id
             return None
         return found if isinstance(found, str) else None

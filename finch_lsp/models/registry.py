@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from finch_lsp.models.assemble import assemble_loaded_model
+from finch_lsp.models.catalog import HUB_MODELS_BY_NAME, format_size
 from finch_lsp.models.device import dtype_for_device, resolve_device
 from finch_lsp.models.embedded import SMOLLM2_NAME, load_smollm2
 from finch_lsp.models.hf import is_in_local_hf_cache, load_hf_model
@@ -23,18 +24,25 @@ Report = Callable[[str], None]
 Loader = Callable[[str, str, "torch.dtype", Report], LoadedParts]
 
 AUTO = "auto"
-QWEN_CODER_REPOS = {
-    "qwen2.5-coder-0.5b": "Qwen/Qwen2.5-Coder-0.5B",
-    "qwen2.5-coder-1.5b": "Qwen/Qwen2.5-Coder-1.5B",
-    "qwen2.5-coder-3b": "Qwen/Qwen2.5-Coder-3B",
-}
-AUTO_PREFERRED = "qwen2.5-coder-0.5b"
+QWEN_CODER_REPOS = {name: model.repo for name, model in HUB_MODELS_BY_NAME.items()}
 AUTO_FALLBACK = SMOLLM2_NAME
 
 
 def _load_qwen_coder(name: str, device: str, dtype: torch.dtype, report: Report) -> LoadedParts:
-    """A released Qwen2.5-Coder base model, from the local Hugging Face cache or the hub."""
-    return load_hf_model(QWEN_CODER_REPOS[name], device, dtype, report)
+    """A released Qwen2.5-Coder base model from the local Hugging Face cache.
+
+    Never downloads: `finch-lsp models pull`, the editor's download command or the
+    ``modelDownload`` setting do that, with progress.
+    """
+    repo_id = QWEN_CODER_REPOS[name]
+    if not is_in_local_hf_cache(repo_id):
+        size = format_size(HUB_MODELS_BY_NAME[name].download_bytes)
+        raise ModelLoadError(
+            f"{repo_id} is not in the local Hugging Face cache, and finch downloads only when asked: "
+            f"run `finch-lsp models pull {name}` ({size}), use the editor's download command, or "
+            f"set finch.modelDownload to true to fetch it in the background; or set model to auto"
+        )
+    return load_hf_model(repo_id, device, dtype, report)
 
 
 LOADERS: dict[str, Loader] = {
@@ -45,15 +53,17 @@ LOADERS: dict[str, Loader] = {
 MODEL_NAMES: tuple[str, ...] = (AUTO, *LOADERS)
 
 
-def resolve_auto() -> tuple[str, str]:
-    """The model ``auto`` stands for, and why, for the user: (name, reason).
+def resolve_auto(device: str = "auto") -> tuple[str, str]:
+    """The model ``auto`` stands for on this machine, and why, for the user: (name, reason).
 
-    Looks in the local Hugging Face cache only; never opens a network connection.
+    The largest downloaded Qwen2.5-Coder that fits the memory of ``device`` (the table in
+    catalog.py), else the embedded model. Looks in the local Hugging Face cache only; never
+    opens a network connection.
     """
-    repo_id = QWEN_CODER_REPOS[AUTO_PREFERRED]
-    if is_in_local_hf_cache(repo_id):
-        return AUTO_PREFERRED, f"{repo_id} is in the local Hugging Face cache"
-    return AUTO_FALLBACK, f"{repo_id} is not in the local Hugging Face cache"
+    from finch_lsp.models.listing import auto_choice
+
+    choice = auto_choice(device)
+    return choice.name, choice.why
 
 
 def load_model(name: str, device: str = "auto", on_progress: Report | None = None) -> LoadedModel:
@@ -67,7 +77,7 @@ def load_model(name: str, device: str = "auto", on_progress: Report | None = Non
     dtype = dtype_for_device(resolved_device)
     chosen = name
     try:
-        chosen, why = _resolve_name(name)
+        chosen, why = _resolve_name(name, resolved_device)
         loader = LOADERS.get(chosen, _load_any_hf_model)
         with _quiet_progress_bars():
             parts = loader(chosen, resolved_device, dtype, report)
@@ -84,12 +94,12 @@ def load_model(name: str, device: str = "auto", on_progress: Report | None = Non
     return loaded
 
 
-def _resolve_name(name: str) -> tuple[str, str | None]:
+def _resolve_name(name: str, device: str = "auto") -> tuple[str, str | None]:
     """The registry name or HF id to load, and the reason when ``auto`` chose it."""
     stripped = (name or AUTO).strip()
     lowered = stripped.lower()
     if lowered == AUTO:
-        return resolve_auto()
+        return resolve_auto(device)
     if lowered in LOADERS:
         return lowered, None
     return stripped, None

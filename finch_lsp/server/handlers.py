@@ -14,10 +14,13 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from finch_lsp import protocol
 from finch_lsp.actions.listing import KINDS
+from finch_lsp.models.catalog import HUB_MODELS, hub_model
 from finch_lsp.paths import data_dir
 from finch_lsp.server.state import FinchLanguageServer
 
 log = logging.getLogger(__name__)
+
+PULL_USAGE = f"[name] with name one of {', '.join(model.name for model in HUB_MODELS)}"
 
 
 def register(server: FinchLanguageServer) -> None:
@@ -27,6 +30,7 @@ def register(server: FinchLanguageServer) -> None:
     _completion(server)
     _commands(server)
     _code_actions(server)
+    _models(server)
 
 
 def _lifecycle(server: FinchLanguageServer) -> None:
@@ -50,6 +54,8 @@ def _lifecycle(server: FinchLanguageServer) -> None:
         ls.apply_settings(params.settings, base=ls.config)
         if ls.requested_model() != before:
             ls.start_loading()
+        else:
+            ls.model_downloads.settings_changed()
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: FinchLanguageServer, params: None) -> None:
@@ -162,6 +168,24 @@ def _code_actions(server: FinchLanguageServer) -> None:
     @server.feature(types.CODE_ACTION_RESOLVE)
     async def resolve_code_action(ls: FinchLanguageServer, params: types.CodeAction) -> types.CodeAction:
         return await ls.actions.resolve(params)
+
+
+def _models(server: FinchLanguageServer) -> None:
+    @server.command(protocol.MODELS_LIST)
+    async def models_list(ls: FinchLanguageServer, *args) -> list:
+        _convert(args, tuple[()], protocol.MODELS_LIST, "[] (no arguments)")
+        return await asyncio.get_running_loop().run_in_executor(None, ls.model_downloads.rows)
+
+    @server.command(protocol.MODELS_PULL)
+    def models_pull(ls: FinchLanguageServer, *args) -> dict:
+        (name,) = _convert(args, tuple[str], protocol.MODELS_PULL, PULL_USAGE)
+        model = hub_model(name)
+        if model is None:
+            raise invalid_params(ValueError(
+                f"{protocol.MODELS_PULL}: {name!r} is not a model finch can download; "
+                f"send {PULL_USAGE} (finch.models.list shows them with their sizes)"
+            ))
+        return ls.model_downloads.pull(model)
 
 
 async def _in_thread(ls: FinchLanguageServer, fn, *args):

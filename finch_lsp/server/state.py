@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from finch_lsp.actions.listing import CodeActions
     from finch_lsp.completion.service import CompletionService
     from finch_lsp.learning.coordinator import LearningCoordinator
+    from finch_lsp.models.serving import ModelDownloads
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class FinchLanguageServer(LanguageServer):
     completions: "CompletionService"
     actions: "CodeActions"
     learning: "LearningCoordinator"
+    model_downloads: "ModelDownloads"
 
     def __init__(self, options: ServerOptions | None = None) -> None:
         super().__init__("finch-lsp", __version__, protocol_cls=FinchProtocol, max_workers=4)
@@ -130,12 +132,10 @@ class FinchLanguageServer(LanguageServer):
 
     def start_loading(self) -> None:
         """Load the model in the background; requests answer empty until it is ready."""
-        from finch_lsp.models import load_model, resolve_auto
+        from finch_lsp.models import load_model
 
         name, device = self.requested_model()
-        if name == "auto":
-            name, self.model_reason = resolve_auto()
-            self.show(f"using {name}: {self.model_reason}")
+        name, self.model_reason = self.model_downloads.choose(name, device)
         self.model_name = name
         self.engine.state = ModelState.LOADING
         progress = ProgressReporter(self, f"finch: loading {name}")

@@ -222,10 +222,16 @@ def test_qwen_coder_offline_names_its_repo(empty_hf_cache):
 
 
 def test_auto_falls_back_to_smollm2(empty_hf_cache):
-    assert resolve_auto() == (
-        "smollm2-135m",
-        "Qwen/Qwen2.5-Coder-0.5B is not in the local Hugging Face cache",
-    )
+    from finch_lsp.models.catalog import largest_fitting
+    from finch_lsp.models.machine import probe_machine
+
+    machine = probe_machine("cpu")
+    name, why = resolve_auto("cpu")
+    assert name == "smollm2-135m"
+    assert why.startswith("no Qwen2.5-Coder that fits is downloaded; ")
+    assert f"this machine ({machine.describe()}) fits up to {largest_fitting(machine).name}" in why
+    assert f"`finch-lsp models pull {largest_fitting(machine).name}`" in why
+    assert "finch.modelDownload" in why
 
 
 def test_auto_prefers_a_cached_qwen_coder(empty_hf_cache):
