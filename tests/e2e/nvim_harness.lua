@@ -1,6 +1,7 @@
 -- Shared by the Neovim test scripts: named tests run one after another inside the main loop
 -- (so typed keys, timers and LSP callbacks run as they do for a user), waits on conditions,
--- and a JSON report {name: "ok" | error} written to $FINCH_TEST_RESULT.
+-- and a JSON report {tests = {name: "ok" | error}, facts = H.facts} written to $FINCH_TEST_RESULT
+-- (facts: what a test saw, for the Python side to check further).
 --
 --   local H = dofile(vim.fs.joinpath(vim.fs.dirname(this_file), "nvim_harness.lua"))
 --   H.test("name", function() ... end)
@@ -12,6 +13,9 @@ H.repo = vim.fs.dirname(vim.fs.dirname(vim.fs.dirname(vim.fs.abspath(debug.getin
 vim.opt.runtimepath:prepend(H.repo .. "/editors/nvim")
 
 local tests = {}
+
+--- What the tests saw, reported beside their results.
+H.facts = {}
 
 --- Register a test; `fn` may wait (it runs in a coroutine).
 --- @param name string
@@ -81,7 +85,7 @@ function H.run(before)
   local report = {}
   local function finish()
     local file = assert(io.open(assert(vim.env.FINCH_TEST_RESULT, "FINCH_TEST_RESULT is not set"), "w"))
-    file:write(vim.json.encode(report))
+    file:write(vim.json.encode({ tests = report, facts = H.facts }))
     file:close()
     vim.cmd("qall!")
   end
