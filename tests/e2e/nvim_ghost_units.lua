@@ -377,6 +377,23 @@ H.test("missing server: said once when a file opens, and :FinchStatus says what 
   ok(not message:find("pip install", 1, true), "no pip install: " .. message)
   eq(require("finch.client").install_advice("finch-lsp-not-installed"),
     require("finch.client").not_running_reason(vim.api.nvim_get_current_buf()), ":FinchStatus gives the same advice")
+  vim.cmd("checkhealth finch")
+  local health = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")
+  vim.cmd("bwipeout")
+  ok(health:find("finch-lsp-not-installed is not an executable program", 1, true), health)
+  ok(health:find("make install", 1, true) and health:find(".venv/bin/finch-lsp", 1, true), health)
+  ok(health:find("--log-file", 1, true) and health:find("--log-level", 1, true), "the log advice: " .. health)
+  ok(not health:find("pip install", 1, true), "no pip install: " .. health)
+end)
+
+H.test("missing server: setup() after the file opened still says so", function()
+  local seen = {}
+  local builtin = vim.notify
+  vim.notify = function(message, level) seen[#seen + 1] = { message = message, level = level } end
+  require("finch").setup({ cmd = { "finch-lsp-not-installed" }, filetypes = { "python" }, root_markers = {}, progress = false })
+  vim.notify = builtin
+  eq(1, #seen, "said at setup for the python buffer already open")
+  ok(seen[1].message:find("make install", 1, true), seen[1].message)
 end)
 
 H.run(function()

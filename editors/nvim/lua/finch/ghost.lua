@@ -49,8 +49,14 @@ function M.shown(bufnr)
   return state and state.shown
 end
 
+--- `FinchSuggestion`, linked to Comment unless the user set it; again after a colorscheme.
 function M.define_highlight()
   vim.api.nvim_set_hl(0, M.HIGHLIGHT, { link = "Comment", default = true })
+  vim.api.nvim_create_autocmd("ColorScheme", {
+    group = vim.api.nvim_create_augroup("finch.ghost.highlight", { clear = true }),
+    desc = "finch: define FinchSuggestion again",
+    callback = function() vim.api.nvim_set_hl(0, M.HIGHLIGHT, { link = "Comment", default = true }) end,
+  })
 end
 
 --- @param state finch.GhostState

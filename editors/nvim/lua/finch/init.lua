@@ -41,22 +41,29 @@ end
 --- @param options finch.Options
 function M.report_missing_server(options)
   local group = vim.api.nvim_create_augroup("finch.missing", { clear = true })
+  local function check(bufnr)
+    if vim.bo[bufnr].buftype ~= "" then
+      return
+    end
+    local client = require("finch.client")
+    local program = client.missing_program(M.options and M.options.cmd)
+    if program then
+      pcall(vim.api.nvim_del_augroup_by_id, group)
+      require("finch.notice").notify("finch: " .. client.install_advice(program), vim.log.levels.ERROR)
+    end
+  end
   vim.api.nvim_create_autocmd("FileType", {
     group = group,
     pattern = options.filetypes or "*",
     desc = "finch: say once that the server command cannot run",
-    callback = function(args)
-      if vim.bo[args.buf].buftype ~= "" then
-        return
-      end
-      local client = require("finch.client")
-      local program = client.missing_program(M.options and M.options.cmd)
-      if program then
-        pcall(vim.api.nvim_del_augroup_by_id, group)
-        require("finch.notice").notify("finch: " .. client.install_advice(program), vim.log.levels.ERROR)
-      end
-    end,
+    callback = function(args) check(args.buf) end,
   })
+  -- setup() may run after the first file opened (a plugin manager loading it late)
+  local bufnr = vim.api.nvim_get_current_buf()
+  local filetype = vim.bo[bufnr].filetype
+  if filetype ~= "" and (not options.filetypes or vim.tbl_contains(options.filetypes, filetype)) then
+    check(bufnr)
+  end
 end
 
 --- @param action string a finch.GhostBackend field
