@@ -61,9 +61,11 @@ local function capture_messages()
   vim.notify = function(message)
     say(message)
   end
-  vim.lsp.handlers["window/showMessage"] = function(_, params)
+  -- the finch client's own showMessage handler (it would otherwise echo them)
+  require("finch.notice").show_message = function(_, params)
     table.insert(messages, params.message)
     say("message: " .. params.message)
+    return vim.NIL
   end
   vim.api.nvim_create_autocmd("LspProgress", {
     callback = function(args)
@@ -144,7 +146,7 @@ local function show_menu(client, bufnr)
   end
   local entry = require("finch.completion").menu_entry(item, client.id)
   local start = vim.str_byteindex(line, client.offset_encoding, item.textEdit.range.start.character, false)
-  say("completion menu (Neovim 0.11; 0.12 shows the same text as ghost text):", ("> %s   %s"):format(entry.abbr, entry.menu))
+  say("completion menu (display = \"menu\"; by default the same text shows as ghost text):", ("> %s   %s"):format(entry.abbr, entry.menu))
   if entry.info ~= entry.word then
     say("preview of the whole suggestion:", unpack(vim.split(entry.info, "\n", { plain = true })))
   end
@@ -212,7 +214,9 @@ end
 
 local function main()
   capture_messages()
-  require("finch").setup({ cmd = vim.json.decode(env.FINCH_SERVER_CMD or '["finch-lsp"]'), settings = settings(), progress = false })
+  -- The transcript shows the menu (display = "menu"): its rows print as text, ghost text does not.
+  require("finch").setup({ cmd = vim.json.decode(env.FINCH_SERVER_CMD or '["finch-lsp"]'), settings = settings(),
+    progress = false, display = "menu" })
   say(("Neovim %s with editors/nvim; server: %s"):format(tostring(vim.version()), env.FINCH_SERVER_CMD or "finch-lsp"))
   local bufnr, client = open_file("lesson_1.py", vim.split(LESSONS[1].prompt, "\n", { plain = true }))
   wait_until_ready(client)

@@ -1,4 +1,5 @@
--- Headless Neovim as a finch user: open a file, take a completion from the menu, accept it,
+-- Headless Neovim as a finch user (with display = "menu", the 0.11 fallback): open a file,
+-- take a completion from the menu, accept it,
 -- rate it with :FinchCritical, and write what happened to $FINCH_TEST_RESULT as JSON.
 -- Loaded with `nvim --clean --headless -u tests/e2e/nvim_flow.lua`; every wait is bounded.
 
@@ -20,6 +21,7 @@ require("finch").setup({
   cmd = vim.json.decode(env.FINCH_SERVER_CMD),
   settings = { model = "tiny-qwen2", completion = { maxNewTokens = 12 } },
   root_markers = { "pyproject.toml" },
+  display = "menu", -- this flow is the 0.11 menu fallback; tests/e2e/nvim_ghost.lua covers ghost text
 })
 
 local function step(name)

@@ -150,7 +150,8 @@ end
 
 local function test_menu()
   local messages = {}
-  require("finch").setup({ cmd = fake_server(messages, ITEM), filetypes = { "python" }, root_markers = {}, progress = false })
+  require("finch").setup({ cmd = fake_server(messages, ITEM), filetypes = { "python" }, root_markers = {}, progress = false,
+    display = "menu" })
   test_menu_accepts_multiline_then_runs_finch_accept(messages)
   test_menu_made_by_another_enable_call(messages)
 end

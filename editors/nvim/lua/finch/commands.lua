@@ -2,6 +2,7 @@
 
 local client = require("finch.client")
 local format = require("finch.format")
+local notice = require("finch.notice")
 
 local M = {}
 
@@ -13,7 +14,7 @@ function M.feedback(rating, note, on_result)
   note = vim.trim(note or "")
   local arguments = note ~= "" and { note } or {}
   client.execute("finch.feedback." .. rating, arguments, function(result)
-    vim.notify(format.feedback(result), vim.log.levels.INFO)
+    notice.notify(format.feedback(result), vim.log.levels.INFO)
     if on_result then
       on_result(result)
     end
@@ -23,7 +24,7 @@ end
 --- Start training now (`finch.train`).
 function M.train()
   client.execute("finch.train", {}, function(result)
-    vim.notify(format.train(result), result.started and vim.log.levels.INFO or vim.log.levels.WARN)
+    notice.notify(format.train(result), result.started and vim.log.levels.INFO or vim.log.levels.WARN)
   end)
 end
 
@@ -48,7 +49,7 @@ end
 --- @param arguments any[]
 local function adapter_action(command, arguments)
   client.execute(command, arguments, function(result)
-    vim.notify(format.adapter_result(result), vim.log.levels.INFO)
+    notice.notify(format.adapter_result(result), vim.log.levels.INFO)
   end)
 end
 

@@ -1,13 +1,17 @@
 --- Suggestions in the buffer, and acceptance reported to the server (`finch.accept`).
 ---
---- Neovim 0.12 and later: `vim.lsp.inline_completion` shows ghost text; accepting it inserts
---- the text and runs the item's command, `finch.accept`.
---- Neovim 0.11: the server answers `textDocument/completion` (the client has no inline
---- completion), shown in the completion menu through `vim.lsp.completion` with autotrigger.
---- Neovim inserts only a menu item's `word`, so a multi-line suggestion is completed here on
+--- Ghost text (the default): Neovim 0.12 and later draw it (`vim.lsp.inline_completion`,
+--- finch.native); on 0.11 finch requests and draws it itself (finch.ghost). Accepting
+--- inserts the text and runs the item's command, `finch.accept`.
+--- The menu (`display = "menu"`, for 0.11): the server answers `textDocument/completion`,
+--- shown in the completion menu through `vim.lsp.completion` with autotrigger. Neovim
+--- inserts only a menu item's `word`, so a multi-line suggestion is completed here on
 --- CompleteDone, and `finch.accept` is sent after that, once the whole text is in the buffer.
 
 local config = require("finch.config")
+local ghost = require("finch.ghost")
+local keys = require("finch.keys")
+local native = require("finch.native")
 
 local M = {}
 
@@ -16,7 +20,7 @@ local ACCEPT = "finch.accept"
 --- True when this Neovim shows LSP inline completions (0.12 and later).
 --- @return boolean
 function M.has_inline()
-  return vim.lsp.inline_completion ~= nil
+  return native.available()
 end
 
 --- True for a completion item issued by finch: it carries a suggestion id and `finch.accept`.
@@ -162,42 +166,59 @@ function M.enable_menu(client, bufnr, options)
   map_menu_accept(bufnr, options)
 end
 
---- Accept the ghost text shown (0.12+); false when there was none to accept.
---- @return boolean
-function M.accept_inline()
-  return vim.lsp.inline_completion.get() == true
-end
+--- How each display shows and accepts suggestions; the menu has no ghost text to act on.
+--- @type table<string, finch.GhostBackend>
+local BACKENDS = {
+  native = {
+    accept = native.accept,
+    accept_word = function(bufnr) return native.accept_part(bufnr, "word") end,
+    accept_line = function(bufnr) return native.accept_part(bufnr, "line") end,
+    dismiss = native.dismiss,
+  },
+  ghost = {
+    accept = function(bufnr) return ghost.accept(bufnr) end,
+    accept_word = function(bufnr) return ghost.accept(bufnr, "word") end,
+    accept_line = function(bufnr) return ghost.accept(bufnr, "line") end,
+    dismiss = ghost.dismiss,
+    suggest = ghost.suggest,
+  },
+}
 
---- Neovim 0.12+: ghost text through `vim.lsp.inline_completion`.
---- @param client vim.lsp.Client
---- @param bufnr integer
+--- The display `options` ask for on this Neovim: "native" (0.12+), "ghost" (finch draws
+--- it, 0.11) or "menu".
 --- @param options finch.Options
-function M.enable_inline(client, bufnr, options)
-  local ok = pcall(vim.lsp.inline_completion.enable, true, { bufnr = bufnr, client_id = client.id })
-  if not ok then
-    vim.lsp.inline_completion.enable(true, { bufnr = bufnr })
+--- @return "native"|"ghost"|"menu"
+function M.display(options)
+  if options.display == "menu" then
+    return "menu"
   end
-  if not options.accept_key then
-    return
-  end
-  local key = vim.keycode(options.accept_key)
-  vim.keymap.set("i", options.accept_key, function()
-    if not M.accept_inline() then
-      vim.api.nvim_feedkeys(key, "n", false)
-    end
-  end, { buffer = bufnr, desc = "finch: accept the suggestion" })
+  return M.has_inline() and "native" or "ghost"
 end
 
---- Show finch's suggestions in `bufnr`, the way this Neovim can.
+--- What accepts, dismisses or asks in `bufnr`; nil for the menu or a buffer finch is not in.
+--- @param bufnr integer
+--- @return finch.GhostBackend?
+function M.backend(bufnr)
+  local ok, display = pcall(function() return vim.b[bufnr].finch_display end)
+  return ok and BACKENDS[display] or nil
+end
+
+--- Show finch's suggestions in `bufnr`, the way `options` and this Neovim allow.
 --- @param client vim.lsp.Client
 --- @param bufnr integer
 --- @param options finch.Options
 function M.attach(client, bufnr, options)
-  if M.has_inline() then
-    M.enable_inline(client, bufnr, options)
-  else
+  local display = M.display(options)
+  vim.b[bufnr].finch_display = display
+  if display == "menu" then
     M.enable_menu(client, bufnr, options)
+    return
+  elseif display == "native" then
+    native.enable(bufnr)
+  else
+    ghost.attach(client, bufnr, options)
   end
+  keys.map(bufnr, options, BACKENDS[display])
 end
 
 --- Attach to every buffer the finch client attaches to.

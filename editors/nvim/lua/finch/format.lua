@@ -193,4 +193,49 @@ function M.progress(value)
   return text
 end
 
+--- A size in bytes as "520 MB", "3.1 GB" (powers of 1000, as the hub shows them).
+--- @param bytes any
+--- @return string
+function M.bytes(bytes)
+  if type(bytes) ~= "number" then
+    return "?"
+  end
+  local units = { "B", "kB", "MB", "GB", "TB" }
+  local value, unit = bytes, 1
+  while value >= 1000 and unit < #units do
+    value, unit = value / 1000, unit + 1
+  end
+  local text = (unit == 1 or value >= 100) and ("%d"):format(math.floor(value + 0.5)) or ("%.1f"):format(value)
+  return text .. " " .. units[unit]
+end
+
+--- One row of `finch.models.list` for a picker.
+--- @param model table {name, repo, sizeBytes, cpuMemoryBytes, gpuMemoryBytes, present, active, autoPick, why?}
+--- @return string
+function M.model(model)
+  local line = ("%s  %s on disk, needs %s RAM or %s GPU memory, %s"):format(
+    M.value(model.name), M.bytes(model.sizeBytes), M.bytes(model.cpuMemoryBytes), M.bytes(model.gpuMemoryBytes),
+    model.present and "downloaded" or "not downloaded")
+  if model.active then
+    line = line .. "  [active]"
+  end
+  if model.autoPick then
+    local why = model.why ~= nil and model.why ~= vim.NIL and (": " .. M.value(model.why)) or ""
+    line = line .. "  (auto picks it" .. why .. ")"
+  end
+  return line
+end
+
+--- The answer to `finch.models.pull`.
+--- @param name string
+--- @param result table {started, reason?}
+--- @return string
+function M.pull(name, result)
+  if type(result) == "table" and result.started then
+    return ("finch: downloading %s; progress shows here, and a message when it is done"):format(name)
+  end
+  local reason = type(result) == "table" and result.reason or nil
+  return ("finch: %s is not downloading: %s"):format(name, M.value(reason))
+end
+
 return M

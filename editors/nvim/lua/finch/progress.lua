@@ -1,8 +1,10 @@
 --- Loading and training progress (`$/progress`) from the finch server, shown as messages.
 --- Begin and end go to the message history; reports replace each other in the command line.
+--- None of them waits for Enter (finch.notice).
 
 local config = require("finch.config")
 local format = require("finch.format")
+local notice = require("finch.notice")
 
 local M = {}
 
@@ -11,9 +13,9 @@ local M = {}
 function M.show(value)
   local text = format.progress(value)
   if value.kind == "report" then
-    vim.api.nvim_echo({ { text } }, false, {})
+    notice.transient(text)
   else
-    vim.notify(text, vim.log.levels.INFO)
+    notice.notify(text, vim.log.levels.INFO)
   end
 end
 
