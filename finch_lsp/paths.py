@@ -98,18 +98,22 @@ def private_subdir(root: str | os.PathLike, *parts: str) -> Path:
     return path
 
 
+def _open_nofollow(root: str | os.PathLike, path: str | os.PathLike, flags: int, mode: int = 0o600) -> int:
+    check_inside(root, os.path.dirname(os.path.abspath(path)) or ".")
+    try:
+        return os.open(path, flags | NOFOLLOW | CLOEXEC, mode)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise OutsideDataDir(f"{path} is a symbolic link: finch does not follow links in its data dir; replace it with a regular file") from exc
+        raise
+
+
 def open_private(root: str | os.PathLike, path: str | os.PathLike, flags: int, mode: int = 0o600) -> int:
     """os.open ``path`` in the data dir ``root`` without following a link; new files get ``mode``.
 
     A file that exists with looser permissions is tightened through its descriptor.
     """
-    check_inside(root, os.path.dirname(os.path.abspath(path)) or ".")
-    try:
-        fd = os.open(path, flags | NOFOLLOW | CLOEXEC, mode)
-    except OSError as exc:
-        if os.path.islink(path):
-            raise OutsideDataDir(f"{path} is a symbolic link: finch does not follow links in its data dir; replace it with a regular file") from exc
-        raise
+    fd = _open_nofollow(root, path, flags, mode)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -124,8 +128,7 @@ def open_private(root: str | os.PathLike, path: str | os.PathLike, flags: int, m
 
 def read_private(root: str | os.PathLike, path: str | os.PathLike, limit: int) -> bytes:
     """The bytes of a regular file in the data dir (no links followed), refusing more than ``limit``."""
-    check_inside(root, os.path.dirname(os.path.abspath(path)) or ".")
-    fd = os.open(path, os.O_RDONLY | NOFOLLOW | CLOEXEC)
+    fd = _open_nofollow(root, path, os.O_RDONLY)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
