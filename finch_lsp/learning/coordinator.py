@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HELD_OUT_MAX = 8
-FALLBACK_TRIES = 5  # versions tried at start when the current one is refused
+FALLBACK_TRIES = 20  # versions tried at start when the current one is refused (each refusal is cheap)
 
 
 class LearningCoordinator:
@@ -138,7 +138,8 @@ class LearningCoordinator:
         if problems:
             served = self.host.engine.adapter_version
             serving = "the base model" if served is None else f"v{served:04d}, the previous good version"
-            self.host.show(f"{'; '.join(problems)}. Serving {serving}", types.MessageType.Warning)
+            shown = problems[:4] + ([f"{len(problems) - 4} more refused (finch.adapters.list says why)"] if len(problems) > 4 else [])
+            self.host.show(f"{'; '.join(shown)}. Serving {serving}", types.MessageType.Warning)
 
     def _problems(self, info: AdapterInfo) -> list[str]:
         """Why ``info`` cannot be used (empty: it can): odd metadata, then its files as a whole."""
@@ -299,9 +300,13 @@ class LearningCoordinator:
         return self.host.engine.run(lambda loaded: self._swap(loaded, version))
 
     def rollback(self):
-        """``finch.adapters.rollback``: back to the previous good version (or the base model)."""
+        """``finch.adapters.rollback``: back to the previous good version that validates (or the base model)."""
         store = self._store()
-        return self.use(store.previous_good(self.host.engine.adapter_version))
+        active = self.host.engine.adapter_version
+        for info in reversed(store.versions()):
+            if info.good and (active is None or info.version < active) and not self._problems(info):
+                return self.use(info.version)
+        return self.use(None)
 
     def delete(self, version: int) -> dict[str, Any]:
         store = self._store()
