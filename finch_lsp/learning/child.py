@@ -52,10 +52,15 @@ class TrainerProcess:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
-        self.jobs_dir = private_subdir(self.data_dir, "jobs")
+        self.jobs_dir = self.data_dir / "jobs"
         lock_path = self.data_dir / "training.lock"
-        check_inside(self.data_dir, lock_path)
-        self._lock = FileLock(str(lock_path), mode=0o600)
+        self._lock = FileLock(str(lock_path), mode=0o600)  # touches the disk only when taken
+        self.problem: str | None = None  # why training cannot run here (a link out of the data dir)
+        try:
+            private_subdir(self.data_dir, "jobs")
+            check_inside(self.data_dir, lock_path)
+        except OSError as exc:
+            self.problem = f"training is off: {exc}"
         self.state = TrainingState.IDLE
         self.progress: dict | None = None
         self.last_error: str | None = None
@@ -68,6 +73,8 @@ class TrainerProcess:
 
     def while_no_trainer_runs(self, fn: Callable[[], T]) -> T | None:
         """``fn()`` while holding the training lock (no instance trains); None when one does."""
+        if self.problem is not None:
+            return None
         try:
             self._lock.acquire(timeout=0)
         except Timeout:
@@ -81,6 +88,8 @@ class TrainerProcess:
         """Spawn the trainer for ``job_json``; returns why not, or None when it started."""
         if self.running:
             return "training is already running"
+        if self.problem is not None:
+            return self.problem
         try:
             self._lock.acquire(timeout=0)
         except Timeout:

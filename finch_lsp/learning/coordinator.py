@@ -63,6 +63,8 @@ class LearningCoordinator:
             self.host.show(store.problem, types.MessageType.Error)
         self.feedback = FeedbackService(store, self.host.suggestions, self.host.config)
         self.trainer = TrainerProcess(data_dir)
+        if self.trainer.problem is not None:
+            self.host.show(self.trainer.problem, types.MessageType.Warning)
         self.teacher.attach(self.feedback)
         self.host.on_exit(self.trainer.kill)
         removed = self.trainer.while_no_trainer_runs(lambda: clean_staging(data_dir))

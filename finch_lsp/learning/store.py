@@ -79,12 +79,13 @@ class FeedbackStore:
 
     def __init__(self, data_dir: Path) -> None:
         self.root = Path(data_dir)
-        self.dir = private_subdir(self.root, "feedback")
+        self.dir = self.root / "feedback"
         self.path = self.dir / "examples.jsonl"
         self.problem: str | None = None
         lock_path = self.dir / "examples.lock"
-        self._lock = FileLock(str(lock_path), timeout=30, mode=0o600)
+        self._lock = FileLock(str(lock_path), timeout=30, mode=0o600)  # touches the disk only when taken
         try:
+            private_subdir(self.root, "feedback")
             check_inside(self.root, lock_path)
             with self._lock:
                 os.close(self._open(os.O_WRONLY | os.O_CREAT | os.O_APPEND))

@@ -122,3 +122,34 @@ def test_a_looser_store_is_tightened(tmp_path):
     assert stat.S_IMODE(os.stat(store.dir).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(store.dir / "examples.lock").st_mode) == 0o600
+
+
+def test_a_linked_feedback_dir_is_refused_without_writing_there(tmp_path):
+    import pytest
+
+    from finch_lsp.learning.store import StoreRefused
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "feedback").symlink_to(outside, target_is_directory=True)
+    store = FeedbackStore(data)
+    assert "symbolic link" in store.problem and store.latest() == []
+    with pytest.raises(StoreRefused):
+        store.append(example())
+    assert list(outside.iterdir()) == []
+
+
+def test_a_linked_jobs_dir_turns_training_off_with_a_reason(tmp_path):
+    from finch_lsp.learning.child import TrainerProcess
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "jobs").symlink_to(outside, target_is_directory=True)
+    trainer = TrainerProcess(data)
+    reason = trainer.start(b"{}", lambda e: None, lambda r, e: None)
+    assert reason and "training is off" in reason and "symbolic link" in reason
+    assert list(outside.iterdir()) == [] and trainer.while_no_trainer_runs(lambda: 1) is None
