@@ -71,6 +71,10 @@ class ExpectedErrorsFilter(logging.Filter):
 
 
 def setup_logging(level: str, log_file: str | None) -> None:
+    if log_file:
+        from finch_lsp.paths import private_file
+
+        private_file(log_file)  # 0600: at debug level the log holds the user's code
     handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
     handler.addFilter(ExpectedErrorsFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

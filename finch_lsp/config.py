@@ -5,6 +5,9 @@ section) and on ``workspace/didChangeConfiguration`` (section ``finch``). A bad 
 never stops the server: the field falls back to its default and the problem is
 returned so the server can show it (``finch.training.threshold: expected an integer
 >= 1, got "ten"; using the default 10``).
+
+Every number has a finite range (the Meta bounds below, listed in docs/settings.md), so
+``"Infinity"``, NaN and huge values fall back to the default like any other bad value.
 """
 
 from __future__ import annotations
@@ -32,9 +35,9 @@ class CompletionConfig(msgspec.Struct, rename="camel", forbid_unknown_fields=Fal
 class Weights(msgspec.Struct, rename="camel"):
     """Training weight of each rating."""
 
-    critical: Annotated[float, _doc("Weight of a critical rating.", gt=0)] = 10.0
-    medium: Annotated[float, _doc("Weight of a medium rating.", gt=0)] = 3.0
-    good: Annotated[float, _doc("Weight of a good rating.", gt=0)] = 1.0
+    critical: Annotated[float, _doc("Weight of a critical rating.", gt=0, le=1000)] = 10.0
+    medium: Annotated[float, _doc("Weight of a medium rating.", gt=0, le=1000)] = 3.0
+    good: Annotated[float, _doc("Weight of a good rating.", gt=0, le=1000)] = 1.0
     implicit: Annotated[float, _doc("Weight of implicit feedback (a suggestion kept, edited or typed over); also what one counts towards `threshold`.", gt=0, le=1)] = 0.25
 
 
@@ -42,8 +45,8 @@ class TrainingConfig(msgspec.Struct, rename="camel"):
     """When and how a new LoRA adapter is trained."""
 
     auto_train: Annotated[bool, _doc("Train by itself once `threshold` new examples have arrived.")] = True
-    threshold: Annotated[int, _doc("New examples since the last training that start one.", ge=1)] = 10
-    buffer_size: Annotated[int, _doc("Examples kept in the replay buffer (the most recent).", ge=1)] = 100
+    threshold: Annotated[int, _doc("New examples since the last training that start one.", ge=1, le=100_000)] = 10
+    buffer_size: Annotated[int, _doc("Examples kept in the replay buffer (the most recent).", ge=1, le=100_000)] = 100
     epochs: Annotated[int, _doc("Passes over the sampled buffer per training (steps are capped at 12: more forgets more).", ge=1, le=100)] = 6
     batch_size: Annotated[int, _doc("Examples per optimisation step.", ge=1, le=256)] = 4
     learning_rate: Annotated[float, _doc("AdamW learning rate of the LoRA weights.", gt=0, lt=1)] = 1e-3
@@ -60,17 +63,17 @@ class TeacherConfig(msgspec.Struct, rename="camel"):
     """The optional Claude teacher."""
 
     enabled: Annotated[bool, _doc("Ask Claude for corrections and sample suggestions (needs ANTHROPIC_API_KEY).")] = False
-    model: Annotated[str, _doc("Claude model used as the teacher.", min_length=1)] = "claude-sonnet-4-5"
+    model: Annotated[str, _doc("Claude model used as the teacher.", min_length=1, max_length=200)] = "claude-sonnet-4-5"
     sample_rate: Annotated[float, _doc("Share of shown or accepted suggestions sent to the teacher.", ge=0, le=1)] = 0.05
 
 
 class FinchConfig(msgspec.Struct, rename="camel"):
     """All of finch's settings (section ``finch``)."""
 
-    model: Annotated[str, _doc("Model: auto, qwen2.5-coder-0.5b/1.5b/3b, smollm2-135m, tiny-qwen2, an HF id or a directory.", min_length=1)] = "auto"
+    model: Annotated[str, _doc("Model: auto, qwen2.5-coder-0.5b/1.5b/3b, smollm2-135m, tiny-qwen2, an HF id or a directory.", min_length=1, max_length=4096)] = "auto"
     model_download: Annotated[bool, _doc("Let the server download the model it wants (auto's best fit for this machine, or the Qwen2.5-Coder named in model) in the background with progress, serving the embedded model meanwhile and switching when it is ready. Off: finch never downloads unless asked (finch-lsp models pull, finch.models.pull).")] = False
     device: Annotated[Literal["auto", "cpu", "cuda", "mps"], _doc("Device: auto picks CUDA, then MPS, then CPU.")] = "auto"
-    data_dir: Annotated[str | None, _doc("Where feedback and adapters are kept (default: the user data dir).")] = None
+    data_dir: Annotated[str | None, _doc("Where feedback and adapters are kept (default: the user data dir).", max_length=4096)] = None
     completion: Annotated[CompletionConfig, _doc("Completion settings.")] = msgspec.field(default_factory=CompletionConfig)
     training: Annotated[TrainingConfig, _doc("Training settings.")] = msgspec.field(default_factory=TrainingConfig)
     teacher: Annotated[TeacherConfig, _doc("Teacher settings.")] = msgspec.field(default_factory=TeacherConfig)
@@ -82,6 +85,11 @@ def _is_struct_type(tp: Any) -> bool:
 
 def _unannotated(tp: Any) -> Any:
     return getattr(tp, "__origin__", tp) if getattr(tp, "__metadata__", None) else tp
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _convert(cls: type[msgspec.Struct], raw: Any, path: str, base: msgspec.Struct | None) -> tuple[Any, list[str]]:
@@ -105,7 +113,7 @@ def _convert(cls: type[msgspec.Struct], raw: Any, path: str, base: msgspec.Struc
             values[field.name] = msgspec.convert(value, type=field.type, strict=False)
         except msgspec.ValidationError as exc:
             default = getattr(cls(), field.name)
-            problems.append(f"{where}: {exc} (got {value!r}); using the default {default!r}")
+            problems.append(f"{where}: {exc} (got {_short(value)}); using the default {default!r}")
             values[field.name] = default
     known = {f.encode_name for f in msgspec.structs.fields(cls)}
     problems += [f"{path}.{key}: unknown setting, ignored" for key in raw if key not in known]
@@ -142,11 +150,32 @@ def describe_fields(cls: type[msgspec.Struct] = FinchConfig, prefix: str = "finc
     return rows
 
 
+def field_ranges(cls: type[msgspec.Struct] = FinchConfig, prefix: str = "finch") -> dict[str, str]:
+    """Dotted name -> the allowed range of every bounded leaf setting ("1 <= x <= 512")."""
+    ranges: dict[str, str] = {}
+    for field in msgspec.structs.fields(cls):
+        name = f"{prefix}.{field.encode_name}"
+        inner = _unannotated(field.type)
+        if _is_struct_type(inner):
+            ranges.update(field_ranges(inner, name))
+            continue
+        meta = next((m for m in getattr(field.type, "__metadata__", ()) if isinstance(m, msgspec.Meta)), None)
+        low = f"{meta.ge} <= " if meta and meta.ge is not None else f"{meta.gt} < " if meta and meta.gt is not None else ""
+        high = f" <= {meta.le}" if meta and meta.le is not None else f" < {meta.lt}" if meta and meta.lt is not None else ""
+        length = f"length <= {meta.max_length}" if meta and meta.max_length is not None else ""
+        if low or high:
+            ranges[name] = f"{low}x{high}"
+        elif length:
+            ranges[name] = length
+    return ranges
+
+
 def settings_markdown() -> str:
     """The settings table of docs/settings.md, generated from the Structs above."""
-    rows = ["| setting | default | what it does |", "|---|---|---|"]
+    rows = ["| setting | default | range | what it does |", "|---|---|---|---|"]
+    ranges = field_ranges()
     for name, default, description in describe_fields():
-        rows.append(f"| `{name}` | `{default!r}` | {description} |")
+        rows.append(f"| `{name}` | `{default!r}` | {ranges.get(name, '')} | {description} |")
     return "# finch-lsp settings\n\nGenerated by `python -m finch_lsp.config`; do not edit by hand.\n\n" + "\n".join(rows) + "\n"
 
 

@@ -5,36 +5,46 @@ adapter_config.json, meta.json, and the server's verdict.json) and a ``current``
 file replaced with os.replace. A trainer writes into a staging dir; ``publish`` fsyncs it
 and renames it to the next version, so a reader never sees half an adapter.
 
-Before the server loads an adapter, ``validate_adapter_dir`` checks its files: safetensors
-only, target modules and shapes that fit the base model, finite values.
+Nothing here follows a link out of the data dir. ``meta.json`` and ``verdict.json`` are
+decoded leniently field by field: a version with odd files is still listed, with the
+problems (``AdapterInfo.problems``), and is never used. Before the server loads an
+adapter, ``validate_adapter_dir`` (adapter_check.py) checks it as a whole.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import msgspec
+
+from finch_lsp.learning.adapter_check import param_shapes, validate_adapter_dir  # noqa: F401 - used with the store
+from finch_lsp.paths import NOFOLLOW, OutsideDataDir, check_inside, inside, open_private, private_subdir, read_private
 
 log = logging.getLogger(__name__)
 
 VERSION_RE = re.compile(r"^v(\d{4,})$")
+MAX_JSON_BYTES = 1024 * 1024
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """temp file + fsync + os.replace + fsync of the directory."""
+def write_json_atomic(root: Path, path: Path, data: Any) -> None:
+    """temp file + fsync + os.replace + fsync of the directory; ``path`` must lie in ``root``."""
+    check_inside(root, path.parent)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1)
+        json.dump(data, f, indent=1, allow_nan=False)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
+    os.replace(tmp, path)  # replaces a link itself, never its target
     _fsync_dir(path.parent)
 
 
@@ -46,11 +56,19 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(root: Path, path: Path) -> tuple[Any, str | None]:
+    """(the parsed file or None when absent, the problem reading it)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+        return json.loads(read_private(root, path, MAX_JSON_BYTES)), None
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError, RecursionError) as exc:
+        return None, f"{path.name} cannot be read: {str(exc)[:200]}"
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities as null, so a response never carries a non-JSON token."""
+    return msgspec.json.decode(msgspec.json.encode(value))
 
 
 def model_slug(name: str) -> str:
@@ -58,37 +76,80 @@ def model_slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name.strip("/"))[-80:] or "model"
 
 
+class AdapterMeta(msgspec.Struct, rename="camel"):
+    """meta.json, as the trainer writes it (other fields are kept on disk, not read)."""
+
+    examples: int | None = None
+    losses: list[float] | None = None
+    created_at: str | float | None = None
+    started_at: float | None = None
+    evaluation: dict[str, Any] | None = None
+
+    @property
+    def final_loss(self) -> float | None:
+        last = self.losses[-1] if self.losses else None
+        return last if last is not None and math.isfinite(last) else None
+
+
+class Verdict(msgspec.Struct):
+    """verdict.json: why the server activated or kept a version."""
+
+    activatable: bool = False
+    reason: str | None = None
+
+
+def lenient(cls: type, raw: Any, name: str) -> tuple[Any, list[str]]:
+    """``raw`` decoded into ``cls`` field by field: a bad field keeps its default and is reported."""
+    if raw is None:
+        return cls(), []
+    if not isinstance(raw, dict):
+        return cls(), [f"{name} is a {type(raw).__name__}, not an object"]
+    values, problems = {}, []
+    for f in msgspec.structs.fields(cls):
+        if f.encode_name in raw:
+            try:
+                values[f.name] = msgspec.convert(raw[f.encode_name], f.type, strict=False)
+            except msgspec.ValidationError as exc:
+                problems.append(f"{name} {f.encode_name}: {exc}")
+    return cls(**values), problems
+
+
 @dataclass
 class AdapterInfo:
     version: int
     path: Path
-    meta: dict
-    verdict: dict
+    meta: AdapterMeta = field(default_factory=AdapterMeta)
+    verdict: Verdict = field(default_factory=Verdict)
+    problems: list[str] = field(default_factory=list)  # odd files: listed, never used
 
     @property
     def good(self) -> bool:
-        return bool(self.verdict.get("activatable"))
+        return self.verdict.activatable and not self.problems
+
+    @property
+    def name(self) -> str:
+        return f"v{self.version:04d}"
 
     def describe(self, active: int | None) -> dict:
         """The ``finch.adapters.list`` row of PROTOCOL.md."""
-        evaluation = self.meta.get("evaluation")
-        return {
+        verdict = f"unreadable: {'; '.join(self.problems)}" if self.problems else self.verdict.reason
+        return json_safe({
             "version": self.version,
-            "createdAt": self.meta.get("createdAt"),
-            "examples": self.meta.get("examples"),
-            "finalLoss": (self.meta.get("losses") or [None])[-1],
+            "createdAt": self.meta.created_at,
+            "examples": self.meta.examples,
+            "finalLoss": self.meta.final_loss,
             "active": self.version == active,
-            "evaluation": evaluation,
-            "verdict": self.verdict.get("reason"),
-        }
+            "evaluation": self.meta.evaluation,
+            "verdict": verdict,
+        })
 
 
 class AdapterStore:
     """The adapter versions of one base model."""
 
     def __init__(self, data_dir: Path, base_model: str) -> None:
-        self.dir = Path(data_dir) / "adapters" / model_slug(base_model)
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.root = Path(data_dir)
+        self.dir = private_subdir(self.root, "adapters", model_slug(base_model))
         self.pointer = self.dir / "current"
 
     def staging_dir(self) -> Path:
@@ -99,10 +160,13 @@ class AdapterStore:
 
     def publish(self, staging: Path) -> int:
         """fsync the staged files and rename the dir to the next version; returns the version."""
+        check_inside(self.root, staging)
         for item in staging.iterdir():
-            os.chmod(item, 0o600)
-            with open(item, "rb") as f:
-                os.fsync(f.fileno())
+            fd = open_private(self.root, item, os.O_RDONLY)  # refuses a link; tightens to 0600
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         _fsync_dir(staging)
         while True:
             version = max((a.version for a in self.versions()), default=0) + 1
@@ -120,24 +184,47 @@ class AdapterStore:
         found = []
         for path in self.dir.iterdir() if self.dir.exists() else []:
             match = VERSION_RE.match(path.name)
-            if match and path.is_dir():
-                meta = _read_json(path / "meta.json") or {}
-                verdict = _read_json(path / "verdict.json") or {}
-                found.append(AdapterInfo(int(match.group(1)), path, meta, verdict))
+            if match and (path.is_dir() or path.is_symlink()):
+                found.append(self._info(int(match.group(1)), path))
         return sorted(found, key=lambda a: a.version)
+
+    def _info(self, version: int, path: Path) -> AdapterInfo:
+        try:
+            check_inside(self.root, path)
+        except OutsideDataDir as exc:
+            return AdapterInfo(version, path, problems=[str(exc)])
+        raw_meta, meta_problem = _read_json(self.root, path / "meta.json")
+        raw_verdict, verdict_problem = _read_json(self.root, path / "verdict.json")
+        meta, problems = lenient(AdapterMeta, raw_meta, "meta.json")
+        verdict, more = lenient(Verdict, raw_verdict, "verdict.json")
+        problems = [p for p in (meta_problem, verdict_problem) if p] + problems + more
+        return AdapterInfo(version, path, meta, verdict, problems)
 
     def get(self, version: int) -> AdapterInfo | None:
         return next((a for a in self.versions() if a.version == version), None)
 
+    def read_current(self) -> tuple[int | None, str | None]:
+        """(the version the ``current`` pointer names, or None; the problem with the pointer)."""
+        data, problem = _read_json(self.root, self.pointer)
+        if problem is not None:
+            return None, f"the current pointer {self.pointer} is unreadable ({problem})"
+        if data is None:
+            return None, None
+        version = data.get("version") if isinstance(data, dict) else data
+        if version is None:
+            return None, None
+        if isinstance(data, dict) and isinstance(version, int) and not isinstance(version, bool) and 1 <= version <= 999_999:
+            return version, None
+        return None, f"the current pointer {self.pointer} holds {json.dumps(data)[:80]}, not a version number"
+
     def current(self) -> int | None:
-        data = _read_json(self.pointer)
-        return data.get("version") if isinstance(data, dict) else None
+        return self.read_current()[0]
 
     def set_current(self, version: int | None) -> None:
-        write_json_atomic(self.pointer, {"version": version})
+        write_json_atomic(self.root, self.pointer, {"version": version})
 
     def set_verdict(self, version: int, activatable: bool, reason: str) -> None:
-        write_json_atomic(self.dir / f"v{version:04d}" / "verdict.json", {"activatable": activatable, "reason": reason})
+        write_json_atomic(self.root, self.dir / f"v{version:04d}" / "verdict.json", {"activatable": activatable, "reason": reason})
 
     def previous_good(self, before: int | None) -> int | None:
         """The newest activatable version older than ``before`` (None: the base model)."""
@@ -148,19 +235,44 @@ class AdapterStore:
         info = self.get(version)
         if info is None:
             raise KeyError(version)
-        shutil.rmtree(info.path)
+        if info.path.is_symlink():
+            info.path.unlink()  # the link only, never what it points to
+        else:
+            shutil.rmtree(info.path)
 
     def clean_staging(self) -> None:
-        """Remove staging dirs left by a killed trainer."""
-        for path in self.dir.glob(".staging-*"):
-            shutil.rmtree(path, ignore_errors=True)
+        """Remove staging dirs left by a killed trainer (call only while no trainer runs)."""
+        clean_staging(self.root)
+
+
+def clean_staging(data_dir: Path) -> list[Path]:
+    """Remove every model's ``.staging-*`` dirs under ``data_dir/adapters``; the ones removed.
+
+    A link is unlinked, never followed. Call only while no trainer uses the data dir.
+    """
+    removed = []
+    adapters = Path(data_dir) / "adapters"
+    if adapters.is_symlink() or not adapters.is_dir():
+        return removed
+    for model_dir in adapters.iterdir():
+        if model_dir.is_symlink() or not model_dir.is_dir():
+            continue
+        for path in model_dir.glob(".staging-*"):
+            if path.is_symlink() or not inside(data_dir, path):
+                path.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def activate(loaded, path: Path, version: int) -> None:
     """Swap the live model to the adapter at ``path`` (runs on the inference worker).
 
     Load the new adapter beside the active one, switch, then delete the old one, so the
-    model never has more than two adapters and memory does not grow across swaps.
+    model never has more than two adapters and memory does not grow across swaps. When
+    loading fails, the model is put back as it was (the old adapter, or no LoRA layer at
+    all) and the error is raised: a failed swap never leaves an adapter behind.
     """
     from peft import PeftModel
 
@@ -170,12 +282,44 @@ def activate(loaded, path: Path, version: int) -> None:
         old = model.active_adapter
         if old == name:
             return
-        model.load_adapter(str(path), adapter_name=name, is_trainable=False)
-        model.set_adapter(name)
+        try:
+            model.load_adapter(str(path), adapter_name=name, is_trainable=False)
+            model.set_adapter(name)
+        except BaseException:
+            _forget(model, name, old)
+            raise
         model.delete_adapter(old)
     else:
-        loaded.model = PeftModel.from_pretrained(model, str(path), adapter_name=name, is_trainable=False)
+        try:
+            loaded.model = PeftModel.from_pretrained(model, str(path), adapter_name=name, is_trainable=False)
+        except BaseException:
+            strip_lora(model)
+            raise
     loaded.model.eval()
+
+
+def _forget(model, name: str, old: str) -> None:
+    """After a failed load beside ``old``: ``old`` active again, ``name`` gone."""
+    try:
+        model.set_adapter(old)
+        if name in model.peft_config:
+            model.delete_adapter(name)
+    except Exception:  # noqa: BLE001 - the load's error is the one to report
+        log.exception("could not remove the half-loaded adapter %s", name)
+
+
+def strip_lora(model) -> None:
+    """Put back the base layers wherever peft injected LoRA layers into ``model``."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    for name, module in list(model.named_modules()):
+        if isinstance(module, BaseTunerLayer):
+            parent_name, _, child = name.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            setattr(parent, child, module.get_base_layer())
+    for attr in ("peft_config", "_hf_peft_config_loaded"):
+        if attr in vars(model):
+            delattr(model, attr)
 
 
 def deactivate(loaded) -> None:
@@ -190,93 +334,3 @@ def deactivate(loaded) -> None:
 def adapter_count(loaded) -> int:
     """How many adapters the live model holds (0 or 1 between swaps)."""
     return len(getattr(loaded.model, "peft_config", {}) or {})
-
-
-# -- validation: run by the server before an adapter is loaded ----------------------------
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
-
-ADAPTER_CONFIG = "adapter_config.json"
-
-UNSAFE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".npy", ".npz")
-
-_LORA_KEY = re.compile(r"^(?:base_model\.model\.)?(?P<module>.+)\.lora_(?P<part>[AB])(?:\.[^.]+)?\.weight$")
-
-
-def param_shapes(model) -> dict[str, tuple]:
-    """Parameter name -> shape of a base model, the input ``validate_adapter_dir`` expects."""
-    return {name: tuple(p.shape) for name, p in model.named_parameters()}
-
-
-def validate_adapter_dir(path: str, base_model_param_shapes: dict[str, tuple]) -> list[str]:
-    """Problems that make the adapter in ``path`` unsafe or unfit to load (empty: valid)."""
-    if not os.path.isdir(path):
-        return [f"{path} is not a directory"]
-    problems = [f"{name}: only safetensors weights are loaded (pickle-based files can run code)" for name in sorted(os.listdir(path)) if name.lower().endswith(UNSAFE_SUFFIXES)]
-    config, config_problems = _read_adapter_config(path)
-    problems += config_problems
-    if not os.path.isfile(os.path.join(path, ADAPTER_WEIGHTS)):
-        return problems + [f"{ADAPTER_WEIGHTS} is missing"]
-    modules = {name.rsplit(".", 1)[0]: shape for name, shape in base_model_param_shapes.items() if name.endswith(".weight")}
-    if config is not None:
-        problems += _check_target_modules(config, modules)
-    return problems + _check_weights(os.path.join(path, ADAPTER_WEIGHTS), modules, config)
-
-
-def _read_adapter_config(path: str) -> tuple[dict | None, list[str]]:
-    """The parsed adapter_config.json, or the problem with it."""
-    try:
-        with open(os.path.join(path, ADAPTER_CONFIG), encoding="utf-8") as f:
-            config = json.load(f)
-    except FileNotFoundError:
-        return None, [f"{ADAPTER_CONFIG} is missing"]
-    except (OSError, ValueError) as exc:
-        return None, [f"{ADAPTER_CONFIG} cannot be read: {exc}"]
-    if not isinstance(config, dict) or not isinstance(config.get("r"), int):
-        return None, [f"{ADAPTER_CONFIG} is not a LoRA config (no integer 'r')"]
-    return config, []
-
-
-def _check_target_modules(config: dict, modules: dict[str, tuple]) -> list[str]:
-    """Every configured target module names at least one linear layer of the base model."""
-    targets = config.get("target_modules") or []
-    if isinstance(targets, str):
-        found = any(re.fullmatch(targets, name) for name in modules)
-        return [] if found else [f"target_modules pattern {targets!r} matches no layer of the base model"]
-    missing = [t for t in targets if not any(name == t or name.endswith("." + t) for name in modules)]
-    return [f"target module {t!r} does not exist in the base model" for t in missing]
-
-
-def _check_weights(weights_path: str, modules: dict[str, tuple], config: dict | None) -> list[str]:
-    """LoRA tensors fit their base layers (A: rank x in, B: out x rank) and hold finite values."""
-    from safetensors import SafetensorError, safe_open
-
-    problems = []
-    try:
-        with safe_open(weights_path, framework="pt") as f:
-            for key in f.keys():
-                problems += _check_tensor(key, f.get_tensor(key), modules, config)
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        return [f"{ADAPTER_WEIGHTS} cannot be read as safetensors: {exc}"]
-    return problems
-
-
-def _check_tensor(key: str, tensor, modules: dict[str, tuple], config: dict | None) -> list[str]:
-    """Problems with one adapter tensor."""
-    import torch
-
-    match = _LORA_KEY.match(key)
-    if match is None:
-        return [f"unexpected tensor {key}: only LoRA A/B matrices are accepted"]
-    module, part = match["module"], match["part"]
-    base = modules.get(module)
-    if base is None or len(base) != 2:
-        return [f"{key}: the base model has no linear layer {module}"]
-    out_features, in_features = base
-    rank = config["r"] if config else tensor.shape[0 if part == "A" else 1]
-    expected = (rank, in_features) if part == "A" else (out_features, rank)
-    problems = []
-    if tuple(tensor.shape) != expected:
-        problems.append(f"{key}: shape {tuple(tensor.shape)} does not fit the base layer (expected {expected})")
-    if not bool(torch.isfinite(tensor.float()).all()):
-        problems.append(f"{key}: holds NaN or infinite values")
-    return problems

@@ -4,22 +4,31 @@ The child (``python -m finch_lsp.learning.training.worker``) is started with exe
 forked from the server, so a crash or a kill cannot take completions down. Its stdout is
 a stream of JSON events read on a thread. A file lock in the data dir makes training
 exclusive across server instances sharing that dir.
+
+The child dies with its server, however the server ended: on Linux the worker asks the
+kernel for SIGKILL when its parent goes (``die_with_parent``, PR_SET_PDEATHSIG), and the
+server kills it on a normal close. The job file, the lock and trainer.log are private
+(0600) and never opened through a link.
 """
 
 from __future__ import annotations
 
+import ctypes
 import enum
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 from filelock import FileLock, Timeout
+
+from finch_lsp.paths import check_inside, open_private, private_subdir
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +39,10 @@ class TrainingState(str, enum.Enum):
     FAILED = "failed"
 
 
+PARENT_ENV = "FINCH_PARENT_PID"
+PR_SET_PDEATHSIG = 1
+
+T = TypeVar("T")
 EventHandler = Callable[[dict], None]
 ExitHandler = Callable[[dict | None, str | None], None]
 
@@ -40,8 +53,14 @@ class TrainerProcess:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
         self.jobs_dir = self.data_dir / "jobs"
-        self.jobs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._lock = FileLock(str(self.data_dir / "training.lock"))
+        lock_path = self.data_dir / "training.lock"
+        self._lock = FileLock(str(lock_path), mode=0o600)  # touches the disk only when taken
+        self.problem: str | None = None  # why training cannot run here (a link out of the data dir)
+        try:
+            private_subdir(self.data_dir, "jobs")
+            check_inside(self.data_dir, lock_path)
+        except OSError as exc:
+            self.problem = f"training is off: {exc}"
         self.state = TrainingState.IDLE
         self.progress: dict | None = None
         self.last_error: str | None = None
@@ -52,22 +71,40 @@ class TrainerProcess:
     def running(self) -> bool:
         return self.state is TrainingState.RUNNING
 
+    def while_no_trainer_runs(self, fn: Callable[[], T]) -> T | None:
+        """``fn()`` while holding the training lock (no instance trains); None when one does."""
+        if self.problem is not None:
+            return None
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            return None
+        try:
+            return fn()
+        finally:
+            self._lock.release()
+
     def start(self, job_json: bytes, on_event: EventHandler, on_exit: ExitHandler, threads: int | None = None) -> str | None:
         """Spawn the trainer for ``job_json``; returns why not, or None when it started."""
         if self.running:
             return "training is already running"
+        if self.problem is not None:
+            return self.problem
         try:
             self._lock.acquire(timeout=0)
         except Timeout:
             return "another finch-lsp instance is training with this data dir; try again when it has finished"
         job_path = self.jobs_dir / f"job-{int(time.time() * 1000)}.json"
-        fd = os.open(job_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(job_json)
-        env = dict(os.environ)
+        env = {**os.environ, PARENT_ENV: str(os.getpid())}
         if threads is not None:
             env["FINCH_TRAIN_THREADS"] = str(threads)
-        stderr = open(self.data_dir / "trainer.log", "ab")
+        try:
+            with os.fdopen(open_private(self.data_dir, job_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as f:
+                f.write(job_json)
+            stderr = os.fdopen(open_private(self.data_dir, self.data_dir / "trainer.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab")
+        except OSError as exc:
+            self._lock.release()
+            return f"could not start the trainer: {exc}"
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "finch_lsp.learning.training.worker", str(job_path)],
@@ -117,6 +154,26 @@ class TrainerProcess:
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+
+def die_with_parent() -> None:
+    """In the trainer child, first thing: be killed when the server that spawned it goes.
+
+    PR_SET_PDEATHSIG fires when the spawning thread ends; the server spawns from its
+    long-lived learning thread, and kills the child itself on a normal close. If the server
+    died before the call took effect, the parent is already someone else: exit at once.
+    """
+    expected = os.environ.get(PARENT_ENV)
+    if not sys.platform.startswith("linux") or not expected:
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    except (OSError, AttributeError) as exc:
+        log.warning("the trainer cannot ask to die with its server: %s", exc)
+    if str(os.getppid()) != expected:
+        os._exit(3)  # the server is already gone
 
 
 def _parse(raw: bytes) -> dict | None:

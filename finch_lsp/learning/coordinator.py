@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from lsprotocol import types
 
-from finch_lsp.learning.adapters import AdapterStore, activate, adapter_count, deactivate, param_shapes, validate_adapter_dir
+from finch_lsp.learning.adapter_check import param_shapes, validate_adapter_dir
+from finch_lsp.learning.adapters import AdapterInfo, AdapterStore, activate, adapter_count, clean_staging, deactivate
 from finch_lsp.learning.child import TrainerProcess, TrainingState
 from finch_lsp.learning.feedback import FeedbackService, mark_training
 from finch_lsp.learning.implicit import observe
 from finch_lsp.learning.jobs import TrainConfig, TrainExample, TrainJob
-from finch_lsp.learning.store import Example, FeedbackStore
+from finch_lsp.learning.store import Example, FeedbackStore, StoreRefused
+from finch_lsp.paths import tighten
 from finch_lsp.learning.teacher.bridge import TeacherBridge
 from finch_lsp.progress import ProgressReporter
 from finch_lsp.protocol import FeedbackArgs, InvalidArguments
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HELD_OUT_MAX = 8
+FALLBACK_TRIES = 20  # versions tried at start when the current one is refused (each refusal is cheap)
 
 
 class LearningCoordinator:
@@ -50,12 +53,25 @@ class LearningCoordinator:
         self._progress = None
 
     def open(self, data_dir: Path) -> None:
-        """Start on ``data_dir`` (at ``initialize``): the feedback store and the trainer."""
+        """Start on ``data_dir`` (at ``initialize``): private files, the feedback store and the trainer.
+
+        Staging dirs a killed trainer left are removed here, whether or not a model loads.
+        """
         self.data_dir = data_dir
-        self.feedback = FeedbackService(FeedbackStore(data_dir), self.host.suggestions, self.host.config)
+        for problem in tighten(data_dir):
+            self.host.show(problem, types.MessageType.Warning)
+        store = FeedbackStore(data_dir)
+        if store.problem is not None:
+            self.host.show(store.problem, types.MessageType.Error)
+        self.feedback = FeedbackService(store, self.host.suggestions, self.host.config)
         self.trainer = TrainerProcess(data_dir)
+        if self.trainer.problem is not None:
+            self.host.show(self.trainer.problem, types.MessageType.Warning)
         self.teacher.attach(self.feedback)
         self.host.on_exit(self.trainer.kill)
+        removed = self.trainer.while_no_trainer_runs(lambda: clean_staging(data_dir))
+        if removed:
+            log.info("removed %d staging dir(s) left by a stopped trainer", len(removed))
 
     @property
     def opened(self) -> bool:
@@ -98,32 +114,64 @@ class LearningCoordinator:
 
     # -- model lifecycle ----------------------------------------------------------------------
     def on_model_ready(self, loaded) -> None:
-        """On the inference worker, after loading: remember shapes, reload the current adapter."""
-        self.adapters = AdapterStore(self.data_dir, self.host.model_name)
-        self.adapters.clean_staging()
-        self._base_shapes = param_shapes(loaded.model)
-        newest = self.adapters.versions()
-        if newest:
-            mark_training(self.feedback, newest[-1].meta.get("startedAt") or newest[-1].path.stat().st_mtime)
-        current = self.adapters.current()
-        if current is not None:
-            info = self.adapters.get(current)
-            problems = self._validate(info.path) if info else [f"v{current:04d} is missing"]
-            if problems:
-                self.host.show(f"the current adapter v{current:04d} was not loaded: {'; '.join(problems)}", types.MessageType.Warning)
-                return
-            activate(loaded, info.path, current)
-            self.host.engine.adapter_version = current
-            log.info("adapter v%04d loaded at start", current)
+        """On the inference worker, after loading: remember shapes, reload the current adapter.
 
-    def _validate(self, path: Path) -> list[str]:
-        return validate_adapter_dir(str(path), self._base_shapes)
+        Nothing in the data dir can make this fail: a refused adapter is announced and the
+        previous good version (or the base model) is served instead.
+        """
+        self.host.engine.adapter_version = None
+        try:
+            self.adapters = AdapterStore(self.data_dir, self.host.model_name)
+        except OSError as exc:
+            self.adapters = None
+            self.host.show(f"adapters are not used: {exc}", types.MessageType.Warning)
+            return
+        self._base_shapes = param_shapes(loaded.model)
+        versions = self.adapters.versions()
+        if versions:
+            newest = versions[-1]
+            mark_training(self.feedback, newest.meta.started_at or newest.path.lstat().st_mtime)
+        self._load_current(loaded, versions)
+
+    def _load_current(self, loaded, versions: list[AdapterInfo]) -> None:
+        """The current adapter, else the newest good one before it, else the base model; says which."""
+        current, refused = self.adapters.read_current()
+        if current is None and refused is None:
+            return
+        good = sorted((a.version for a in versions if a.good and (current is None or a.version < current)), reverse=True)
+        candidates = ([current] if current is not None else []) + good
+        problems = [refused] if refused else []
+        for version in candidates[:FALLBACK_TRIES]:
+            info = next((a for a in versions if a.version == version), None)
+            why = self._problems(info) if info is not None else ["it is missing"]
+            if not why:
+                try:
+                    activate(loaded, info.path, version)
+                except Exception as exc:  # noqa: BLE001 - peft's refusal: try the next one
+                    why = [f"it could not be loaded: {exc}"]
+            if not why:
+                self.host.engine.adapter_version = version
+                log.info("adapter v%04d loaded at start", version)
+                break
+            problems.append(f"v{version:04d} was refused: {'; '.join(why)}")
+        if problems:
+            served = self.host.engine.adapter_version
+            serving = "the base model" if served is None else f"v{served:04d}, the previous good version"
+            shown = problems[:4] + ([f"{len(problems) - 4} more refused (finch.adapters.list says why)"] if len(problems) > 4 else [])
+            self.host.show(f"{'; '.join(shown)}. Serving {serving}", types.MessageType.Warning)
+
+    def _problems(self, info: AdapterInfo) -> list[str]:
+        """Why ``info`` cannot be used (empty: it can): odd metadata, then its files as a whole."""
+        return info.problems or validate_adapter_dir(str(info.path), self._base_shapes, root=str(self.data_dir))
 
     # -- commands ----------------------------------------------------------------------------
     def record_feedback(self, args: FeedbackArgs) -> dict[str, Any]:
         """``finch.feedback``: store the example, maybe start training; the PROTOCOL.md result."""
         self.feedback.config = self.host.config
-        example = self.feedback.record(args)
+        try:
+            example = self.feedback.record(args)
+        except (StoreRefused, ValueError) as exc:
+            raise InvalidArguments(str(exc)) from None
         if example.pending:
             self.teacher.request_correction(example)
         started = self.maybe_train()
@@ -201,9 +249,14 @@ class LearningCoordinator:
             self._progress.finish("failed")
             self.host.show(f"training failed: {error}", types.MessageType.Error)
             return
-        version = self.adapters.publish(staging)
+        try:
+            version = self.adapters.publish(staging)
+        except OSError as exc:
+            self._progress.finish("failed")
+            self.host.show(f"the trained adapter could not be published: {exc}", types.MessageType.Error)
+            return
         evaluation = (result or {}).get("evaluation") or {}
-        problems = self._validate(self.adapters.get(version).path)
+        problems = self._problems(self.adapters.get(version))
         if problems or not evaluation.get("passed", False):
             why = "; ".join(problems or evaluation.get("reasons") or ["evaluation did not pass"])
             self.adapters.set_verdict(version, False, why)
@@ -215,18 +268,29 @@ class LearningCoordinator:
         self.host.engine.run(lambda loaded: self._swap(loaded, version, announce=True))
 
     def _swap(self, loaded, version: int | None, announce: bool = False) -> dict[str, Any]:
-        """On the inference worker: make ``version`` (None: the base model) the live adapter."""
+        """On the inference worker: make ``version`` (None: the base model) the live adapter.
+
+        A load that fails leaves the active adapter as it was and raises InvalidArguments.
+        """
+        before = self.host.engine.adapter_version
         if version is None:
             deactivate(loaded)
         else:
-            activate(loaded, self.adapters.get(version).path, version)
+            try:
+                activate(loaded, self.adapters.get(version).path, version)
+            except Exception as exc:  # noqa: BLE001 - peft's refusal, with the model put back
+                kept = "the base model" if before is None else f"v{before:04d}"
+                raise InvalidArguments(f"adapter v{version:04d} could not be loaded ({exc}); {kept} stays active") from None
         self.host.engine.adapter_version = version
-        self.adapters.set_current(version)
+        try:
+            self.adapters.set_current(version)
+        except OSError as exc:
+            self.host.show(f"the choice of adapter is not remembered for the next start: {exc}", types.MessageType.Warning)
         name = "the base model" if version is None else f"adapter v{version:04d}"
         if announce:
             info = self.adapters.get(version)
-            count = info.meta.get("examples")
-            self.host.show(f"{name} is active ({count} example{'' if count == 1 else 's'}; {info.verdict.get('reason')})")
+            count = info.meta.examples
+            self.host.show(f"{name} is active ({count} example{'' if count == 1 else 's'}; {info.verdict.reason})")
         return {"active": version, "adapters": adapter_count(loaded)}
 
     # -- adapter commands ----------------------------------------------------------------------
@@ -247,15 +311,19 @@ class LearningCoordinator:
             info = store.get(version)
             if info is None:
                 raise InvalidArguments(f"no adapter v{version:04d}; finch.adapters.list shows the versions")
-            problems = self._validate(info.path)
+            problems = self._problems(info)
             if problems:
                 raise InvalidArguments(f"adapter v{version:04d} cannot be used: {'; '.join(problems)}")
         return self.host.engine.run(lambda loaded: self._swap(loaded, version))
 
     def rollback(self):
-        """``finch.adapters.rollback``: back to the previous good version (or the base model)."""
+        """``finch.adapters.rollback``: back to the previous good version that validates (or the base model)."""
         store = self._store()
-        return self.use(store.previous_good(self.host.engine.adapter_version))
+        active = self.host.engine.adapter_version
+        for info in reversed(store.versions()):
+            if info.good and (active is None or info.version < active) and not self._problems(info):
+                return self.use(info.version)
+        return self.use(None)
 
     def delete(self, version: int) -> dict[str, Any]:
         store = self._store()
@@ -285,8 +353,8 @@ class LearningCoordinator:
         return {
             "adapter": {
                 "version": version,
-                "examples": info.meta.get("examples") if info else None,
-                "finalLoss": (info.meta.get("losses") or [None])[-1] if info else None,
+                "examples": info.meta.examples if info else None,
+                "finalLoss": info.meta.final_loss if info else None,
                 "loaded": adapter_count(loaded) if loaded is not None else 0,
             },
             "buffer": {"examples": stats.examples, "weighted": stats.weighted, "pending": stats.pending, "newSinceTraining": stats.new_since_training},

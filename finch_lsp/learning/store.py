@@ -4,11 +4,17 @@ One complete line per write, fsynced, under a file lock, so two editor windows s
 the data dir never interleave or tear a record. A torn last line (a crash mid-write) is
 skipped on read. A record is never rewritten: a later line with the same ``id`` (a
 pending example whose correction became known) supersedes the earlier one.
+
+The file is opened without following links: a symlinked ``examples.jsonl`` is refused
+(``problem`` says so, ``append`` raises StoreRefused) and its target is never touched.
+Weights are finite (an Infinity would be written as null and lost on read); a line an
+older version wrote with a null weight reads back with its rating's default weight.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 import uuid
@@ -17,6 +23,8 @@ from typing import Iterator
 
 import msgspec
 from filelock import FileLock
+
+from finch_lsp.paths import OutsideDataDir, check_inside, open_private, private_subdir
 
 log = logging.getLogger(__name__)
 
@@ -56,37 +64,52 @@ class Example(msgspec.Struct, rename="camel", kw_only=True):
         return self.correction if self.correction is not None else self.kept if self.kept is not None else self.suggestion
 
 
+DEFAULT_WEIGHTS = {"critical": 10.0, "medium": 3.0, "good": 1.0}
+
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(Example)
 
 
-def _private_file(path: Path) -> None:
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.close(fd)
-    os.chmod(path, 0o600)
+class StoreRefused(OSError):
+    """The store cannot be written safely (a link out of the data dir); the message says what to do."""
 
 
 class FeedbackStore:
-    """Append-only examples file in the data dir (dirs 0700, files 0600)."""
+    """Append-only examples file in the data dir (dirs 0700, files 0600, no links followed)."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.dir = Path(data_dir) / "feedback"
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.dir, 0o700)
+        self.root = Path(data_dir)
+        self.dir = self.root / "feedback"
         self.path = self.dir / "examples.jsonl"
-        self._lock = FileLock(str(self.dir / "examples.lock"), timeout=30)
-        with self._lock:
-            _private_file(self.path)
-        os.chmod(self.dir / "examples.lock", 0o600)
+        self.problem: str | None = None
+        lock_path = self.dir / "examples.lock"
+        self._lock = FileLock(str(lock_path), timeout=30, mode=0o600)  # touches the disk only when taken
+        try:
+            private_subdir(self.root, "feedback")
+            check_inside(self.root, lock_path)
+            with self._lock:
+                os.close(self._open(os.O_WRONLY | os.O_CREAT | os.O_APPEND))
+        except OutsideDataDir as exc:
+            self.problem = f"feedback is not recorded: {exc}"
+            log.warning("%s", self.problem)
+
+    def _open(self, flags: int) -> int:
+        return open_private(self.root, self.path, flags)
 
     def append(self, example: Example) -> None:
         """Write one complete line and fsync it before returning (the acknowledgement)."""
+        if not math.isfinite(example.weight):
+            raise ValueError(f"weight {example.weight!r} is not a finite number; nothing was recorded")
+        if self.problem is not None:
+            raise StoreRefused(self.problem)
         line = _encoder.encode(example) + b"\n"
         with self._lock:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                _repair_torn_tail(fd, self.path)
+                fd = self._open(os.O_RDWR | os.O_APPEND | os.O_CREAT)
+            except OutsideDataDir as exc:
+                raise StoreRefused(f"the rating was not recorded: {exc}") from None
+            try:
+                _repair_torn_tail(fd)
                 os.write(fd, line)
                 os.fsync(fd)
             finally:
@@ -95,14 +118,19 @@ class FeedbackStore:
     def records(self) -> Iterator[Example]:
         """Every readable record in file order; torn or foreign lines are skipped with a log line."""
         try:
-            data = self.path.read_bytes()
+            fd = self._open(os.O_RDONLY)
         except FileNotFoundError:
             return
+        except OutsideDataDir as exc:
+            log.warning("feedback not read: %s", exc)
+            return
+        with os.fdopen(fd, "rb") as f:
+            data = f.read()
         for number, raw in enumerate(data.split(b"\n"), start=1):
             if not raw.strip():
                 continue
             try:
-                yield _decoder.decode(raw)
+                yield _decode(raw)
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                 log.warning("%s line %d skipped (unreadable: %s)", self.path, number, exc)
 
@@ -114,12 +142,25 @@ class FeedbackStore:
         return sorted(by_id.values(), key=lambda e: e.created_at)
 
 
-def _repair_torn_tail(fd: int, path: Path) -> None:
+def _decode(raw: bytes) -> Example:
+    """One line; a null or non-finite weight (written by an older version) takes its rating's default."""
+    try:
+        return _decoder.decode(raw)
+    except msgspec.ValidationError:
+        record = msgspec.json.decode(raw)
+        if not isinstance(record, dict) or record.get("rating") not in DEFAULT_WEIGHTS:
+            raise
+        weight = record.get("weight")
+        if isinstance(weight, (int, float)) and not isinstance(weight, bool) and math.isfinite(weight):
+            raise
+        record["weight"] = DEFAULT_WEIGHTS[record["rating"]]
+        return msgspec.convert(record, Example)
+
+
+def _repair_torn_tail(fd: int) -> None:
     """If the file does not end in a newline (a torn write), end it so the next line is whole."""
     size = os.fstat(fd).st_size
     if size == 0:
         return
-    with open(path, "rb") as f:
-        f.seek(size - 1)
-        if f.read(1) != b"\n":
-            os.write(fd, b"\n")
+    if os.pread(fd, 1, size - 1) != b"\n":
+        os.write(fd, b"\n")

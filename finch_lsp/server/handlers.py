@@ -133,12 +133,12 @@ def _commands(server: FinchLanguageServer) -> None:
     @server.command(protocol.ADAPTERS_USE)
     async def adapters_use(ls: FinchLanguageServer, *args) -> dict:
         (version,) = _convert(args, tuple[int | None], protocol.ADAPTERS_USE, "[version] (an integer from finch.adapters.list, or null for the base model)")
-        return await asyncio.wrap_future(await _in_thread(ls, ls.learning.use, version))
+        return await _swap(ls, ls.learning.use, version)
 
     @server.command(protocol.ADAPTERS_ROLLBACK)
     async def adapters_rollback(ls: FinchLanguageServer, *args) -> dict:
         _convert(args, tuple[()], protocol.ADAPTERS_ROLLBACK, "[] (no arguments)")
-        return await asyncio.wrap_future(await _in_thread(ls, ls.learning.rollback))
+        return await _swap(ls, ls.learning.rollback)
 
     @server.command(protocol.ADAPTERS_DELETE)
     async def adapters_delete(ls: FinchLanguageServer, *args) -> dict:
@@ -197,6 +197,15 @@ async def _in_thread(ls: FinchLanguageServer, fn, *args):
         raise invalid_params(ValueError("the server is not initialized yet"))
     try:
         return await asyncio.get_running_loop().run_in_executor(ls.learning_thread, lambda: fn(*args))
+    except protocol.InvalidArguments as exc:
+        raise invalid_params(exc) from None
+
+
+async def _swap(ls: FinchLanguageServer, fn, *args):
+    """An adapter switch: checked on the learning thread, done on the inference worker; a refusal is InvalidParams."""
+    future = await _in_thread(ls, fn, *args)
+    try:
+        return await asyncio.wrap_future(future)
     except protocol.InvalidArguments as exc:
         raise invalid_params(exc) from None
 

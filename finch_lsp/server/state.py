@@ -131,20 +131,34 @@ class FinchLanguageServer(LanguageServer):
         return name, self.options.device or self.config.device
 
     def start_loading(self) -> None:
-        """Load the model in the background; requests answer empty until it is ready."""
+        """Load the model in the background; requests answer empty until it is ready.
+
+        When a model is already serving and the new one cannot be loaded (a bad name or
+        directory, a device the machine lacks), the working model stays, with a message.
+        """
         from finch_lsp.models import load_model
 
         name, device = self.requested_model()
-        name, self.model_reason = self.model_downloads.choose(name, device)
-        self.model_name = name
+        name, reason = self.model_downloads.choose(name, device)
+        previous, previous_name, previous_reason = self.engine.loaded, self.model_name, self.model_reason
+        self.model_name, self.model_reason = name, reason
         self.engine.state = ModelState.LOADING
         progress = ProgressReporter(self, f"finch: loading {name}")
         progress.start()
+        kept: list[str] = []  # why the previous model was kept
 
         def loader():
             from finch_lsp.completion.generate import token_index, warm_up
 
-            loaded = load_model(name, device, on_progress=progress.report)
+            try:
+                loaded = load_model(name, device, on_progress=progress.report)
+            except Exception as exc:
+                if previous is None:
+                    raise
+                log.exception("model %s could not be loaded; %s stays", name, previous_name)
+                kept.append(str(exc) or type(exc).__name__)
+                self.model_name, self.model_reason = previous_name, previous_reason
+                return previous
             if self.learning.opened:
                 progress.report("loading the current adapter")
                 self.learning.on_model_ready(loaded)
@@ -156,7 +170,10 @@ class FinchLanguageServer(LanguageServer):
             return loaded
 
         def done():
-            if self.engine.state is ModelState.READY:
+            if kept:
+                progress.finish("failed")
+                self.show(f"could not load model {name}: {kept[0]}; still using {previous_name}", types.MessageType.Error)
+            elif self.engine.state is ModelState.READY:
                 progress.finish(f"{name} ready on {self.engine.loaded.device}")
                 log.info("model %s ready on %s", name, self.engine.loaded.device)
             else:

@@ -53,3 +53,47 @@ def test_settings_doc_is_generated_from_the_config():
 
     doc = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
     assert doc.read_text() == settings_markdown(), "regenerate: python -m finch_lsp.config > docs/settings.md"
+
+
+import math  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("value", ["Infinity", "-Infinity", "NaN", float("inf"), float("nan"), 1e30, 0, -3, "heavy"])
+def test_weights_out_of_range_fall_back_to_the_default(value):
+    config, problems = parse_settings({"finch": {"training": {"weights": {"critical": value}}}})
+    assert config.training.weights.critical == 10.0
+    assert len(problems) == 1 and "finch.training.weights.critical" in problems[0] and "default 10.0" in problems[0]
+
+
+@pytest.mark.parametrize("field,value,default", [
+    ("threshold", 10**30, 10), ("bufferSize", 10**9, 100), ("learningRate", "Infinity", 1e-3),
+    ("learningRate", "NaN", 1e-3), ("rank", 4096, 16), ("alpha", 10**6, 32), ("epochs", 1e30, 6),
+])
+def test_training_numbers_are_bounded(field, value, default):
+    config, problems = parse_settings({"finch": {"training": {field: value}}})
+    assert msgspec_value(config.training, field) == default and len(problems) == 1 and field in problems[0]
+
+
+def msgspec_value(struct, camel: str):
+    import msgspec
+
+    (field,) = [f for f in msgspec.structs.fields(struct) if f.encode_name == camel]
+    return getattr(struct, field.name)
+
+
+def test_every_number_setting_has_a_finite_documented_range():
+    from finch_lsp.config import field_ranges
+
+    ranges = field_ranges()
+    numbers = [name for name, default, _ in describe_fields() if isinstance(default, (int, float)) and not isinstance(default, bool)]
+    assert numbers and all("x <=" in ranges[name] or "x <" in ranges[name] for name in numbers)
+    for name, default, _ in describe_fields():
+        if isinstance(default, float):
+            assert math.isfinite(default)
+
+
+def test_a_huge_bad_value_is_shown_short():
+    _, problems = parse_settings({"finch": {"teacher": {"model": "x" * 100_000}}})
+    assert len(problems) == 1 and len(problems[0]) < 400

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Callable, TextIO
 
 import msgspec
 
+from finch_lsp.learning.child import die_with_parent
 from finch_lsp.learning.jobs import TrainConfig, TrainJob, TrainResult
 from finch_lsp.learning.training.data import EncodedSequence, anchor_sequences, count_steps, encode_example, hold_context, weighted_batches
 from finch_lsp.learning.training.evaluation import evaluate
@@ -180,6 +181,7 @@ def save_adapter(model, job: TrainJob, result: TrainResult) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (0 done, 1 error, 2 bad usage)."""
     argv = sys.argv[1:] if argv is None else argv
+    die_with_parent()
     logging.basicConfig(stream=sys.stderr, level=os.environ.get("FINCH_TRAIN_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     events = EventWriter(sys.stdout)
     sys.stdout = sys.stderr  # anything printed by libraries must not reach the event stream
