@@ -34,7 +34,7 @@ DEBOUNCE_DOC = (
 class CompletionConfig(msgspec.Struct, rename="camel", forbid_unknown_fields=False):
     """How completions are generated and shaped."""
 
-    max_new_tokens: Annotated[int, _doc(MAX_NEW_TOKENS_DOC, ge=1, le=512)] = 24
+    max_new_tokens: Annotated[int, _doc(MAX_NEW_TOKENS_DOC, ge=1, le=512)] = 64
     block_tokens: Annotated[int, _doc(BLOCK_TOKENS_DOC, ge=0, le=512)] = 64
     debounce_ms: Annotated[int, _doc(DEBOUNCE_DOC, ge=0, le=2000)] = 75
     min_new_tokens: Annotated[int, _doc("Fewest tokens generated (stop tokens ignored until then); 0 outside benchmarks.", ge=0, le=512)] = 0

@@ -172,6 +172,12 @@ def bench_document(count: Callable[[str], int], prompt_tokens: int, fim: bool) -
     return prefix + suffix, len(lines) - 1, len(lines[-1])
 
 
+def document_prefix(text: str, line: int, character: int) -> str:
+    """The text before (line, character) of an ASCII document."""
+    lines = text.split("\n")
+    return "\n".join(lines[:line] + [lines[line][:character]])
+
+
 def _fill(units, budget: int, count: Callable[[str], int], at_least_one: bool = False) -> str:
     """Whole units from ``units`` whose token count comes closest to ``budget``."""
     text, used = "", 0
