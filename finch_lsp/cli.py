@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--adapter", metavar="DIR", help="--quality: also measure this adapter version directory")
     bench.add_argument("--fuzz", type=float, metavar="SECONDS", help="drive the server with random frames, JSON and positions for SECONDS instead")
     bench.add_argument("--seed", type=int, default=0, help="the random seed of --fuzz")
+    bench.add_argument("--keystroke", action="store_true", help="measure what a keystroke prefills with KV prefix reuse against a cold request")
+    bench.add_argument("--peer", choices=["llama.cpp"], help="run finch's CPU path side by side with llama.cpp (needs the [llama] extra)")
+    bench.add_argument("--threads", type=int, default=0, help="CPU threads given to both sides with --peer (0: all cores)")
     demo = sub.add_parser("demo", help="drive the server like an editor and print what it shows")
     _server_options(demo)
     demo.add_argument("--client", choices=["auto", "nvim", "stdio"], default="auto", help="the editor: headless Neovim (auto, when found) or a plain stdio client")
@@ -128,6 +131,14 @@ def main(argv: list[str] | None = None) -> int:
         from finch_lsp.tools.lessons import run_learning_bench
 
         return run_learning_bench(args)
+    if args.command == "bench" and args.keystroke:
+        from finch_lsp.tools.keystroke import run_keystroke_bench
+
+        return run_keystroke_bench(args)
+    if args.command == "bench" and args.peer:
+        from finch_lsp.tools.peer import run_peer_bench
+
+        return run_peer_bench(args)
     if args.command == "bench":
         from finch_lsp.tools.latency import run_bench
 

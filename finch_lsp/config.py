@@ -20,10 +20,26 @@ def _doc(description: str, **constraints: Any) -> msgspec.Meta:
     return msgspec.Meta(description=description, **constraints)
 
 
+MAX_NEW_TOKENS_DOC = (
+    "Most tokens of the first answer: within a line it ends at the line end, at a block start "
+    "after the block's first line."
+)
+BLOCK_TOKENS_DOC = (
+    "Most tokens of the rest of a block, generated in the background once its first line is shown "
+    "and served at once when the user types or accepts that line (0: first lines only)."
+)
+DEBOUNCE_DOC = (
+    "Milliseconds a completion waits for the next keystroke before the model runs; a newer request "
+    "for the document drops it (typing into a shown suggestion never waits)."
+)
+
+
 class CompletionConfig(msgspec.Struct, rename="camel", forbid_unknown_fields=False):
     """How completions are generated and shaped."""
 
-    max_new_tokens: Annotated[int, _doc("Most tokens generated for one completion.", ge=1, le=512)] = 64
+    max_new_tokens: Annotated[int, _doc(MAX_NEW_TOKENS_DOC, ge=1, le=512)] = 64
+    block_tokens: Annotated[int, _doc(BLOCK_TOKENS_DOC, ge=0, le=512)] = 64
+    debounce_ms: Annotated[int, _doc(DEBOUNCE_DOC, ge=0, le=2000)] = 75
     min_new_tokens: Annotated[int, _doc("Fewest tokens generated (stop tokens ignored until then); 0 outside benchmarks.", ge=0, le=512)] = 0
     prompt_tokens: Annotated[int, _doc("Token budget of the prompt (prefix, suffix and other open files).", ge=64, le=32768)] = 1536
     multiline: Annotated[

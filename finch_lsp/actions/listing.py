@@ -202,7 +202,9 @@ class CodeActions:
 
     async def _generate(self, request: ActionRequest) -> ActionOutput | None:
         """Run the action on the inference worker; a cancelled request stops the generation."""
-        future = self.host.engine.run(lambda loaded: run_action(loaded, request))
+        future = self.host.engine.run(
+            lambda loaded: run_action(loaded, request), cancel=request.cancel, changes_weights=False
+        )
         try:
             return await asyncio.wrap_future(future)
         except asyncio.CancelledError:

@@ -3,7 +3,12 @@
 Nothing else touches the model: completions, adapter swaps and code actions are tasks on
 this worker, so a swap always happens between two generations. The event loop only
 submits tasks and awaits futures. A newer completion for the same document supersedes an
-older one (queued: dropped; running: cancelled at the next decoding step).
+older one (queued: dropped; running: cancelled at the next decoding step); a task whose
+cancel flag is set before it starts is dropped without running.
+
+Completions reuse the KV cache of the document's previous prompt (``kvcache``). Any task
+given the model through ``run`` may swap an adapter, so it bumps the weights epoch and the
+cached prefixes of older weights are never reused.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from finch_lsp.completion.generate import generate, heal_prompt
+from finch_lsp.completion.kvcache import PrefixCache
 from finch_lsp.completion.prompt import OtherFile, Prompt, fim_prompt, prefix_prompt
 
 log = logging.getLogger(__name__)
@@ -43,6 +49,7 @@ class CompletionRequest:
     max_new_tokens: int = 64
     prompt_tokens: int = 1536
     min_new_tokens: int = 0
+    block: bool = False  # at a block start: the rest of the block is generated after the first line
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
@@ -55,6 +62,9 @@ class CompletionOutput:
     tokens: int
     seconds: float
     cancelled: bool
+    prompt_tokens: int = 0
+    prefilled: int = 0  # prompt tokens run through the model; the rest were reused from the KV cache
+    first_token_seconds: float = 0.0
 
 
 @dataclass
@@ -78,6 +88,9 @@ class InferenceEngine:
         self._cv = threading.Condition()
         self._closed = False
         self.recent: collections.deque[dict] = collections.deque(maxlen=8)  # last generations, for status
+        self.prefixes = PrefixCache()
+        self.reuse_prefixes = True
+        self._weights_epoch = 0  # bumped by every task that may change the weights (adapter swaps, loads)
         self._thread = threading.Thread(target=self._work, name="finch-inference", daemon=True)
         self._thread.start()
 
@@ -113,6 +126,7 @@ class InferenceEngine:
 
         def run() -> None:
             try:
+                self._weights_changed()
                 self.loaded = loader()
                 self.state, self.error = ModelState.READY, None
             except Exception as exc:  # the message is what the user sees in finch.status
@@ -131,9 +145,36 @@ class InferenceEngine:
             return done
         return self.submit(lambda: self._complete(request), key=request.key, cancel=request.cancel)
 
-    def run(self, fn: Callable[[Any], Any]) -> Future:
-        """Run ``fn(loaded_model)`` between generations (adapter swaps, code actions)."""
-        return self.submit(lambda: fn(self.loaded))
+    def run(
+        self,
+        fn: Callable[[Any], Any],
+        key: str | None = None,
+        cancel: threading.Event | None = None,
+        changes_weights: bool = True,
+    ) -> Future:
+        """Run ``fn(loaded_model)`` between generations (adapter swaps, code actions).
+
+        ``key`` and ``cancel`` work as for completions (a newer task with the key supersedes a
+        queued one; a task cancelled before it starts never runs). A task that may change the
+        weights (the default: adapter swaps) invalidates the cached KV prefixes.
+        """
+
+        def task() -> Any:
+            try:
+                return fn(self.loaded)
+            finally:
+                if changes_weights:
+                    self._weights_changed()
+
+        return self.submit(task, key=key, cancel=cancel)
+
+    def _weights_changed(self) -> None:
+        self._weights_epoch += 1
+        self.prefixes.clear()
+
+    def weights_identity(self) -> tuple:
+        """What a cached KV prefix must have been computed with: the model, the adapter, the epoch."""
+        return (id(self.loaded), self.adapter_version, self._weights_epoch)
 
     # -- the worker -------------------------------------------------------------------------
     def _work(self) -> None:
@@ -144,7 +185,9 @@ class InferenceEngine:
                 if self._closed:
                     return
                 task = self._running = self._queue.popleft()
-            if task.future.set_running_or_notify_cancel():
+            if task.cancel is not None and task.cancel.is_set():
+                _resolve(task.future, None)  # cancelled while queued: dropped before it starts
+            elif task.future.set_running_or_notify_cancel():
                 try:
                     _resolve(task.future, task.fn())
                 except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
@@ -167,10 +210,18 @@ class InferenceEngine:
             cancel=request.cancel,
             single_line=request.single_line,
             min_new_tokens=request.min_new_tokens,
+            reuse=self.prefixes if self.reuse_prefixes else None,
+            reuse_key=request.key,
+            weights=self.weights_identity(),
         )
         seconds = time.perf_counter() - started
-        self.recent.append({"key": request.key, "tokens": out.tokens, "cancelled": out.cancelled, "seconds": round(seconds, 4)})
-        return CompletionOutput(out.text, prompt, out.tokens, seconds, out.cancelled)
+        self.recent.append({
+            "key": request.key, "tokens": out.tokens, "cancelled": out.cancelled, "seconds": round(seconds, 4),
+            "promptTokens": out.prompt_tokens, "prefilled": out.prefilled,
+        })
+        return CompletionOutput(
+            out.text, prompt, out.tokens, seconds, out.cancelled, out.prompt_tokens, out.prefilled, out.first_token_seconds
+        )
 
     def close(self) -> None:
         """Stop the worker: queued tasks resolve to None; a running generation is cancelled."""

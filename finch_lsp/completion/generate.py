@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import bisect
 import threading
+import time
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Hashable
 
+from finch_lsp.completion.kvcache import PrefixCache
 from finch_lsp.completion.prompt import FimMarkers
 from finch_lsp.models.loaded import FimTokens
 
@@ -110,6 +112,9 @@ class Generated:
     text: str
     tokens: int
     cancelled: bool = False
+    prompt_tokens: int = 0
+    prefilled: int = 0  # prompt tokens run through the model (the rest came from the KV cache)
+    first_token_seconds: float = 0.0  # prefill and the first decoding step
 
 
 def _healing_processor(index: TokenIndex, removed: str):
@@ -145,7 +150,11 @@ def _stopping(cancel: threading.Event, stop_at_newline: Callable[[list[int]], bo
     from transformers import StoppingCriteria
 
     class CancelOrNewline(StoppingCriteria):
+        first_token_at: float | None = None
+
         def __call__(self, input_ids, scores, **kwargs):
+            if self.first_token_at is None:
+                self.first_token_at = time.perf_counter()
             done = cancel.is_set()
             if not done and stop_at_newline is not None and input_ids.shape[1] > prompt_len:
                 done = stop_at_newline(input_ids[0, prompt_len:].tolist())
@@ -223,19 +232,33 @@ def generate(
     single_line: bool = False,
     min_new_tokens: int = 0,
     stop_when: Callable[[str], bool] | None = None,
+    reuse: PrefixCache | None = None,
+    reuse_key: str | None = None,
+    weights: Hashable = None,
 ) -> Generated:
     """Greedy-generate after ``prompt_text``; the first tokens spell ``removed`` (healing).
 
     ``stop_when(text so far)`` ends generation early once the caller has what it needs
-    (a code action's closing fence).
+    (a code action's closing fence). With ``reuse`` and ``reuse_key`` the KV cache of the
+    key's previous generation is reused for the longest common token prefix and kept for the
+    next one (not on CUDA, where the static cache is used); ``weights`` identifies the weights
+    (adapter) that computed it.
     """
     import torch
     from transformers import StoppingCriteriaList
 
+    started = time.perf_counter()
     cancel = cancel or threading.Event()
     tok = loaded.tokenizer
     ids = tok(prompt_text, add_special_tokens=False, return_tensors="pt")["input_ids"].to(loaded.device)
     prompt_len = ids.shape[1]
+    kv = None
+    reused = 0
+    if reuse is not None and reuse_key is not None and not str(loaded.device).startswith("cuda"):
+        from transformers import DynamicCache
+
+        kv, reused = reuse.take(reuse_key, ids[0].tolist(), weights)
+        kv = kv if kv is not None else DynamicCache(config=loaded.model.config)
 
     newline = single_line and min_new_tokens < max_new_tokens
 
@@ -246,20 +269,26 @@ def generate(
         return stop_when is not None and stop_when(text)
 
     check = done if newline or stop_when is not None else None
-    stopping = StoppingCriteriaList([_stopping(cancel, check, prompt_len)])
+    stopper = _stopping(cancel, check, prompt_len)
+    kwargs = generation_kwargs(loaded, prompt_len, max_new_tokens, min_new_tokens)
+    if kv is not None:
+        kwargs["past_key_values"] = kv
     with torch.inference_mode():
         out = loaded.model.generate(
             input_ids=ids,
             attention_mask=torch.ones_like(ids),
             logits_processor=healing_processors(loaded, removed),
-            stopping_criteria=stopping,
-            **generation_kwargs(loaded, prompt_len, max_new_tokens, min_new_tokens),
+            stopping_criteria=StoppingCriteriaList([stopper]),
+            **kwargs,
         )
+    if kv is not None:
+        reuse.put(reuse_key, out[0, : kv.get_seq_length()].tolist(), kv, weights)
+    first = (stopper.first_token_at or time.perf_counter()) - started
     new = out[0, prompt_len:].tolist()
     new = [t for t in new if t not in loaded.stop_token_ids] if min_new_tokens < max_new_tokens else new
     text = tok.decode(new, skip_special_tokens=True)
     text = text[len(removed):] if removed and text.startswith(removed) else text
-    return Generated(text, len(new), cancelled=cancel.is_set())
+    return Generated(text, len(new), cancel.is_set(), prompt_len, prompt_len - reused, first)
 
 
 def warm_up(loaded: "LoadedModel") -> None:

@@ -37,6 +37,7 @@ class Suggestion:
     current_text: str | None = None  # the accepted text as it now stands in the document
     accepted_at: float | None = None
     observed: bool = False  # rated, or recorded as implicit feedback: not observed again
+    typed_ahead: int = 0  # characters of ``text`` the user had typed when it was last shown
 
 
 class SuggestionRegistry:
@@ -84,7 +85,7 @@ class SuggestionRegistry:
             self._last_accepted = suggestion_id
             s.current_text = s.text
             if document_text is not None:
-                s.start, s.end = _locate(document_text, s.prefix, s.text)
+                s.start, s.end = _locate(document_text, s.prefix, s.text, s.typed_ahead)
             return s
 
     def on_change(self, uri: str, start: int, end: int, new_text: str, document_text: str) -> None:
@@ -110,14 +111,17 @@ class SuggestionRegistry:
         return len(self._items)
 
 
-def _locate(document: str, prefix: str, text: str) -> tuple[int | None, int | None]:
+def _locate(document: str, prefix: str, text: str, typed: int = 0) -> tuple[int | None, int | None]:
     """Where ``text`` was inserted: right after ``prefix`` when the document still starts so.
 
-    A client may run the accept command before it sends the insertion: then the range is
-    empty at the cursor and grows when the insertion arrives.
+    A client may run the accept command before it sends the insertion: then the range holds
+    what the user typed of it (``typed`` characters, when the rest was shown as they typed)
+    and grows when the insertion arrives.
     """
     if document.startswith(prefix + text):
         return len(prefix), len(prefix) + len(text)
+    if typed and document.startswith(prefix + text[:typed]):
+        return len(prefix), len(prefix) + typed
     if document.startswith(prefix):
         return len(prefix), len(prefix)
     at = document.find(text, max(0, len(prefix) - 200))

@@ -172,6 +172,12 @@ def bench_document(count: Callable[[str], int], prompt_tokens: int, fim: bool) -
     return prefix + suffix, len(lines) - 1, len(lines[-1])
 
 
+def document_prefix(text: str, line: int, character: int) -> str:
+    """The text before (line, character) of an ASCII document."""
+    lines = text.split("\n")
+    return "\n".join(lines[:line] + [lines[line][:character]])
+
+
 def _fill(units, budget: int, count: Callable[[str], int], at_least_one: bool = False) -> str:
     """Whole units from ``units`` whose token count comes closest to ``budget``."""
     text, used = "", 0
@@ -182,10 +188,21 @@ def _fill(units, budget: int, count: Callable[[str], int], at_least_one: bool = 
         text, used = text + unit, used + cost
 
 
+COLD_LINES = ("# a\n", "# b\n")  # the same token count, different from the first token on
+
+
+def cold_variant(text: str, run: int) -> str:
+    """``text`` as the bench sends it for ``run``: a first line that differs from the previous run's."""
+    return COLD_LINES[run % 2] + text.split("\n", 1)[1]
+
+
 def completion_settings(new_tokens: int, prompt_tokens: int) -> dict:
     """The ``finch.completion`` settings of a benchmark: exactly ``new_tokens``, nothing cut."""
     budget = min((prompt_tokens or SHORT_PROMPT_TOKENS) + PROMPT_BUDGET_MARGIN, 32768)
-    return {"maxNewTokens": new_tokens, "minNewTokens": new_tokens, "promptTokens": budget, "multiline": "always"}
+    return {
+        "maxNewTokens": new_tokens, "minNewTokens": new_tokens, "promptTokens": budget, "multiline": "always",
+        "blockTokens": 0, "debounceMs": 0,
+    }
 
 
 # -- the client --------------------------------------------------------------------------------
@@ -219,6 +236,9 @@ def measure_end_to_end(args: argparse.Namespace, data_dir: str, text: str, line:
             client.notify("textDocument/didOpen", {"textDocument": doc})
             params = {"textDocument": {"uri": uri}, "position": {"line": line, "character": character}, "context": {"triggerKind": 1}}
             for run in range(WARMUPS + args.runs):
+                # every request is cold: alternating first lines defeat the type-ahead and KV caches
+                changed = {"textDocument": {"uri": uri, "version": run + 2}, "contentChanges": [{"text": cold_variant(text, run)}]}
+                client.notify("textDocument/didChange", changed)
                 began = time.perf_counter()
                 answer = client.request("textDocument/inlineCompletion", params)
                 elapsed = time.perf_counter() - began
@@ -493,6 +513,7 @@ def run_bench(args: argparse.Namespace) -> int:
         return 1
     count = _token_counter(loaded.tokenizer)
     text, line, character = bench_document(count, args.prompt_tokens, loaded.fim is not None)
+    text, line = COLD_LINES[0] + text, line + 1
     setup = raw_setup(loaded, text, line, character, args)
     print(f"finch-lsp bench: {args.model} on {loaded.device}, prompt {setup.prompt_tokens} tokens", file=sys.stderr, flush=True)
 

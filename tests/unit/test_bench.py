@@ -154,3 +154,53 @@ def test_learning_bench_renders_its_row():
     result = {"before_hits": 0, "hits": 5, "unseen": 5, "kept": 6, "unrelated": 6, "activated": True, "wall": 42.56}
     text = render(result, "smollm2-135m", {"cpu": "CPU X", "cores": "2", "gpu": "none"}, "finch-lsp bench --learning")
     assert "| 0/5 | 5/5 | 6/6 | yes | 42.6 s |" in text and "CPU X, 2 cores" in text
+
+
+# -- bench --keystroke and bench --peer ----------------------------------------------------------
+from finch_lsp.tools import keystroke, peer  # noqa: E402
+from finch_lsp.tools.latency import cold_variant, document_prefix  # noqa: E402
+
+
+def test_cold_variants_differ_from_the_first_token_and_keep_the_rest():
+    text = "# a\ndef f():\n    return 1\n"
+    a, b = cold_variant(text, 0), cold_variant(text, 1)
+    assert a != b and a.split("\n", 1)[1] == b.split("\n", 1)[1] == "def f():\n    return 1\n"
+
+
+@pytest.mark.parametrize(("line", "character", "prefix"), [(0, 0, ""), (0, 3, "abc"), (1, 2, "abc\nde"), (2, 0, "abc\ndef\n")])
+def test_document_prefix(line, character, prefix):
+    assert document_prefix("abc\ndef\nghi", line, character) == prefix
+
+
+@pytest.mark.parametrize(
+    ("text", "done"),
+    [("", False), ("\n", False), ("\n    x = 1", False), ("\n    x = 1\n", True), ("x)\n", True), ("abc", False)],
+)
+def test_single_line_stop_is_the_servers(text, done):
+    assert peer.single_line_done(text) is done
+
+
+def test_peer_says_how_to_install_llama_cpp_when_missing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import fails
+    with pytest.raises(RuntimeError, match=r"pip install 'finch-lsp\[llama\]'"):
+        peer.LlamaCpp(Path("model.gguf"), 2)
+
+
+def test_peer_report_gives_ratios_against_the_targets():
+    f = peer.Side([0.1, 0.2], [0.5, 0.5], [20.0, 20.0], 128)
+    l = peer.Side([0.1, 0.1], [0.4, 0.4], [40.0, 40.0], 130)
+    text = peer.render_markdown({("finch", 128): f, ("llama.cpp", 128): l}, (128,), 2, "header")
+    assert text.startswith(peer.SECTION_HEADING) and "| 128 / 130 | 150 ms | 100 ms | 500 ms | 400 ms | 1.25x | 20.0 | 40.0 | 0.50x |" in text
+
+
+def test_keystroke_shares_and_report(tmp_path):
+    r = keystroke.Keystrokes("m", 1500, 1500, [1.0, 1.2], [3, 5, 4], [0.05, 0.07, 0.06])
+    assert r.token_share == pytest.approx(4 / 1500) and r.time_share == pytest.approx(0.06 / 1.1)
+    machine = {"cpu": "cpu", "cores": "2", "gpu": "none"}
+    section = keystroke.render_markdown(r, machine, "finch-lsp bench --keystroke")
+    assert "meets the target" in section
+    doc = tmp_path / "b.md"
+    doc.write_text("# Benchmarks\n\n## Other\n\nkept\n")
+    keystroke.replace_section(doc, section)
+    keystroke.replace_section(doc, section.replace("4 |", "5 |"))  # a rerun replaces, never duplicates
+    assert doc.read_text().count(keystroke.SECTION_HEADING) == 1 and "kept" in doc.read_text()
