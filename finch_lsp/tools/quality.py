@@ -193,9 +193,9 @@ def build_tasks(problems: Iterable[Problem], kind: str = "both", seed: int = SEE
     return [t for k in kinds for t in (builders[k](p, seed) for p in problems) if t is not None]
 
 
-def gate_subset(n: int, problems: list[Problem] | None = None) -> list[Task]:
-    """A fixed list of ``n`` tasks of both kinds (the same on every call), for the evaluation gate."""
-    tasks = build_tasks(problems if problems is not None else load_problems())
+def gate_subset(n: int, problems: list[Problem] | None = None, kind: str = "both") -> list[Task]:
+    """A fixed list of ``n`` tasks of ``kind`` (the same on every call), for the evaluation gate."""
+    tasks = build_tasks(problems if problems is not None else load_problems(), kind)
     random.Random(GATE_SEED).shuffle(tasks)
     return tasks[:n]
 

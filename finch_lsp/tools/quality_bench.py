@@ -31,7 +31,9 @@ SECTION_INTRO = (
     "problem (finch_lsp/tools/quality.py says exactly how). Every completion goes through the\n"
     "server's prompt building, token healing, generation and post-processing with default settings;\n"
     "models without FIM tokens (SmolLM2) see the prefix only. The tests of each task run in their own\n"
-    "sandboxed process (no network, scratch directory, 10 s timeout).\n"
+    "sandboxed process (no network, scratch directory, 10 s timeout). Reproduce with\n"
+    "`make install && .venv/bin/finch-lsp bench --quality --output docs/benchmarks.md`\n"
+    "(`--kind`, `--limit N` for the first N problems, `--adapter DIR` to compare an adapter).\n"
 )
 
 
@@ -84,7 +86,7 @@ def _row(who: str, kind: str, s: Score) -> list[str]:
     return [who, kind, str(s.total), str(s.passed), f"{100 * s.pass_at_1:.1f}%", f"{s.seconds:.0f} s", f"{per_task:.1f} s"]
 
 
-HEADER = ["model", "tasks", "count", "passed", "pass@1", "time", "per task"]
+HEADER = ["weights", "tasks", "count", "passed", "pass@1", "time", "per task"]
 
 
 def render_text(report: QualityReport) -> str:
@@ -169,6 +171,10 @@ def run_quality_bench(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         print("finch-lsp bench: --limit must be at least 1", file=sys.stderr)
         return 2
+    output = Path(args.output).resolve() if args.output else None  # resolved now: the run is long
+    if output is not None and not output.parent.is_dir():
+        print(f"finch-lsp bench: --output {args.output}: the directory {output.parent} does not exist", file=sys.stderr)
+        return 2
     try:
         problems = load_problems()
         loaded = load_model(args.model, args.device or "auto")
@@ -189,12 +195,12 @@ def run_quality_bench(args: argparse.Namespace) -> int:
     m = machine_info()
     report = QualityReport(
         model=args.model, device=str(loaded.device), machine=machine_line(m),
-        versions=f"torch {m['torch']} ({m['threads']} CPU threads), transformers {m['transformers']}, Python {m['python']}",
+        versions=f"torch {m['torch']} ({m['threads']} CPU thread{'' if m['threads'] == '1' else 's'}), "
+        f"transformers {m['transformers']}, Python {m['python']}",
         command=command_line(args), rows=rows, limit=args.limit,
     )
     print(render_text(report), flush=True)
-    if args.output:
-        path = Path(args.output)
-        path.write_text(update_section(path.read_text() if path.exists() else "", render_markdown(report)))
-        print(f"written to {path}")
+    if output is not None:
+        output.write_text(update_section(output.read_text() if output.exists() else "", render_markdown(report)))
+        print(f"written to {output}")
     return 0

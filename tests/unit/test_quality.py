@@ -202,3 +202,8 @@ def test_the_progress_bar_prints_plain_lines_when_not_on_a_terminal():
         bar.update(done, done // 2)
     lines = stream.getvalue().splitlines()
     assert len(lines) == 10 and lines[-1].startswith("base: 20/20  passed 10") and "\r" not in stream.getvalue()
+
+
+def test_the_gate_subset_can_hold_one_kind(problems):
+    subset = gate_subset(20, problems, kind="single")
+    assert len(subset) == 20 and {t.kind for t in subset} == {"single"}
