@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--prompt-tokens", type=int, default=0, help="pad the prompt to about this many tokens (0: a short prompt)")
     bench.add_argument("--output", help="append the result as a markdown section to this file")
     bench.add_argument("--learning", action="store_true", help="measure the learning scenario (hit rate, forgetting, training time) instead of latency")
+    bench.add_argument("--quality", action="store_true", help="measure HumanEval fill-in-the-middle pass@1 instead of latency")
+    bench.add_argument("--kind", choices=["single", "multi", "both"], default="both", help="--quality: single-line tasks, multi-line tasks or both")
+    bench.add_argument("--limit", type=int, help="--quality: only the first N HumanEval problems")
+    bench.add_argument("--adapter", metavar="DIR", help="--quality: also measure this adapter version directory")
     demo = sub.add_parser("demo", help="drive the server like an editor and print what it shows")
     _server_options(demo)
     demo.add_argument("--client", choices=["auto", "nvim", "stdio"], default="auto", help="the editor: headless Neovim (auto, when found) or a plain stdio client")
@@ -89,6 +93,10 @@ def serve(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_file)
+    if args.command == "bench" and args.quality:
+        from finch_lsp.tools.quality_bench import run_quality_bench
+
+        return run_quality_bench(args)
     if args.command == "bench" and args.learning:
         from finch_lsp.tools.lessons import run_learning_bench
 

@@ -1,13 +1,15 @@
 """Post-processing: pure functions from raw model text to what the editor shows.
 
-Order matters: cut to one line or to the block, stop before brackets the completion
-does not own, drop what the suffix already holds, fix indentation, and give ``""``
-(no item) for whitespace.
+Order matters: cut to one line or to the block, drop degenerate output (repeated lines,
+runaway keys), stop before brackets the completion does not own, drop what the suffix
+already holds, fix indentation, and give ``""`` (no item) for whitespace or for output that
+only echoes the lines before the cursor.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 OPENERS = {"(": ")", "[": "]", "{": "}"}
 CLOSERS = {v: k for k, v in OPENERS.items()}
@@ -168,19 +170,139 @@ def _spaces_to_tabs(line: str) -> str:
     width = len(indent.expandtabs(4))
     return "\t" * (width // 4) + " " * (width % 4) + line[len(indent):]
 
+# -- degenerate output -------------------------------------------------------------------------
+RUNAWAY_DEPTH = 3  # the same key opening a structure this many levels deep is a runaway
+CONTEXT_LINES = 30  # lines of the prefix scanned for the structure the cursor is in
+
+_TOKEN = re.compile(
+    r"(?P<comment>#[^\n]*)"
+    r"|(?P<string>(?:[rRbBuUfF]{1,2})?(?:\"\"\"[\s\S]*?(?:\"\"\"|\Z)|'''[\s\S]*?(?:'''|\Z)"
+    r"|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'))"
+    r"|(?P<name>[A-Za-z_]\w*)"
+    r"|(?P<other>\S)"
+)
+
+
+def is_trivial(line: str) -> bool:
+    """A line with no letter or digit: blank, closing brackets, punctuation, a ruler comment."""
+    return not any(ch.isalnum() for ch in line)
+
+
+def _lines_before(cursor: Cursor, count: int) -> list[str]:
+    """The last ``count`` non-blank lines before the cursor's line (fewer at the start)."""
+    if count <= 0:
+        return []
+    before = cursor.prefix[: len(cursor.prefix) - len(cursor.line_prefix)]
+    tail = before.rsplit("\n", count + CONTEXT_LINES)
+    return [line.rstrip() for line in tail if line.strip()][-count:]
+
+
+def cut_repeated_lines(text: str, cursor: Cursor) -> str:
+    """Cut at the first line that repeats the non-blank line before it.
+
+    Lines compare with their indentation (the cursor's line as it reads once completed, and
+    the last line before it, count too); blank lines in between are skipped. The first
+    occurrence is kept, the repeat and everything after it dropped. Lines without a letter or
+    digit (closing brackets, blank lines) never count as repeats.
+    """
+    lines = text.split("\n")
+    before = _lines_before(cursor, 1)
+    previous = before[0] if before else None
+    for i, line in enumerate(lines):
+        full = (cursor.line_prefix + line if i == 0 else line).rstrip()
+        if not full.strip():
+            continue
+        if full == previous and not is_trivial(full):
+            return "\n".join(lines[:i]).rstrip()
+        previous = full
+    return text
+
+
+@dataclass
+class _Level:
+    """One open bracket while scanning for runaway keys."""
+
+    opener: str | None
+    chain_key: str | None = None  # the key whose value this ``{`` is
+    chain: tuple[int, ...] = ()  # where that key stands at each level, outermost first
+    keys: set[str] = field(default_factory=set)  # string keys seen at this level
+
+
+def runaway_key_position(source: str, start: int = 0) -> int | None:
+    """Where the first repeated or runaway key of ``source`` at or after ``start`` begins.
+
+    Repeated: a string key seen before at the same level of the same ``{...}``. Runaway: the
+    same key (string or name) whose value opens ``{`` again, ``RUNAWAY_DEPTH`` levels in a
+    row; the position is then that of the outermost key of the chain at or after ``start``.
+    """
+    tokens = [(m.lastgroup, m.group(), m.start()) for m in _TOKEN.finditer(source) if m.lastgroup != "comment"]
+    stack, pushed = [_Level(None)], set()
+    for i, (kind, value, pos) in enumerate(tokens):
+        top = stack[-1]
+        if kind == "other" and value in OPENERS:
+            if i not in pushed:
+                stack.append(_Level(value))
+            continue
+        if kind == "other" and value in CLOSERS:
+            if len(stack) > 1 and top.opener == CLOSERS[value]:
+                stack.pop()
+            continue
+        is_key = (
+            kind in ("string", "name") and top.opener == "{" and i > 0 and tokens[i - 1][1] in ("{", ",")
+            and i + 1 < len(tokens) and tokens[i + 1][1] == ":"
+        )
+        if not is_key:
+            continue
+        if kind == "string":
+            if value in top.keys and pos >= start:
+                return pos
+            top.keys.add(value)
+        if i + 2 < len(tokens) and tokens[i + 2][1] == "{":
+            chain = (top.chain if top.chain_key == value else ()) + (pos,)
+            if len(chain) >= RUNAWAY_DEPTH and pos >= start:
+                return next(p for p in chain if p >= start)
+            stack.append(_Level("{", value, chain))
+            pushed.add(i + 2)
+    return None
+
+
+def cut_runaway_keys(text: str, cursor: Cursor) -> str:
+    """Cut a dict that repeats a key, or nests the same key level after level.
+
+    The structure may have opened in the prefix (``return {`` then the completion), so the
+    last lines of the prefix are scanned too, but only the completion is cut: at the start of
+    the line holding the repeat (nothing is left when that is the completion's first line).
+    """
+    tail = cursor.prefix.rsplit("\n", CONTEXT_LINES)
+    context = "\n".join(tail[1:]) if len(tail) > CONTEXT_LINES else cursor.prefix
+    position = runaway_key_position(context + text, start=len(context))
+    if position is None:
+        return text
+    newline = text.rfind("\n", 0, position - len(context))
+    return text[:newline].rstrip() if newline > 0 else ""
+
+
+def echoes_prefix(text: str, cursor: Cursor) -> bool:
+    """Whether the completed lines only copy the last non-blank lines before the cursor's line."""
+    mine = [line.rstrip() for line in (cursor.line_prefix + text).split("\n") if line.strip()]
+    if not mine or all(is_trivial(line) for line in mine):
+        return False
+    return _lines_before(cursor, len(mine)) == mine
+
 
 def postprocess(raw: str, prefix: str, suffix: str, multiline: str = "auto") -> str:
     """The text to show for ``raw`` model output at the cursor between ``prefix`` and ``suffix``."""
     cursor = Cursor(prefix, suffix)
     text = strip_doubled_indent(raw.replace("\r\n", "\n"), cursor)
     if allows_multiline(cursor, multiline):
-        text = cut_block(text, cursor)
+        text = cut_repeated_lines(cut_block(text, cursor), cursor)
     else:
         text = text.split("\n", 1)[0]
+    text = cut_runaway_keys(text, cursor)
     text = cut_unbalanced(text, cursor)
     text = drop_suffix_overlap(text, cursor)
     text = match_indentation(text, cursor).rstrip()
-    return text if text.strip() else ""
+    return "" if not text.strip() or echoes_prefix(text, cursor) else text
 
 
 def first_line(text: str) -> str:

@@ -24,6 +24,31 @@ CASES = [
     ("tab-indented document keeps tabs", "\n    return 1", "def f():\n\tpass\ndef g():", "", "auto", "\n\treturn 1"),
     ("column-0 line keeps the model's indentation", "    return 1\n    y = 2\nz = 3", "def f():\n", "", "auto", "    return 1\n    y = 2"),
     ("crlf output is normalised", "a\r\nb", "x = ", "", "auto", "a\nb"),
+    # degenerate output: repeated lines
+    ("a line repeated in a row is cut with what follows", "\n    x = learn()\n    x = learn()\n    x = learn()\n    return x", "def f():", "", "auto", "\n    x = learn()"),
+    ("a repeat after a blank line is cut too", "\n    log(x)\n\n    log(x)", "def f(x):", "", "auto", "\n    log(x)"),
+    ("a completion repeating the line before the cursor is dropped", "x = learn()\n    y = 1", "def f():\n    x = learn()\n    ", "", "auto", ""),
+    ("the cursor line completed counts as the first occurrence", "n x\n    return x", "def f(x):\n    retur", "", "auto", "n x"),
+    ("closing brackets at decreasing indentation are kept", "\n        [\n            [1],\n        ],\n    ]", "def f():\n    x = [", "", "auto", "\n        [\n            [1],\n        ],\n    ]"),
+    ("identical bracket-only lines are not repeats", "\n        [],\n        [],\n    ]", "def f():\n    grid = [", "", "auto", "\n        [],\n        [],\n    ]"),
+    ("pass in two blocks is not a repeat", "\n    if a:\n        pass\n    else:\n        pass", "def f(a):", "", "auto", "\n    if a:\n        pass\n    else:\n        pass"),
+    ("the same line at another indentation is not a repeat", "\n    x = 0\n    if a:\n        x = 0", "def f(a):", "", "auto", "\n    x = 0\n    if a:\n        x = 0"),
+    ("similar lines that differ are kept", "\n    a = 1\n    a = 2", "def f():", "", "auto", "\n    a = 1\n    a = 2"),
+    # degenerate output: runaway keys
+    ("a key nested level after level is dropped", '\n        "a": {\n            "a": {\n                "a": {\n                    "a": {', "def f():\n    return {", "", "auto", ""),
+    ("what precedes a runaway nesting is kept", '\n        "name": n,\n        "a": {\n            "a": {\n                "a": {', "def f(n):\n    return {", "", "auto", '\n        "name": n,'),
+    ("a runaway nesting on one line gives no item", '{"a": {"a": {"a": {"a": {', "def f():\n    return ", "", "auto", ""),
+    ("a dict key repeated with another value is cut", '\n        "a": 1,\n        "b": 2,\n        "a": 3,\n    }', "def f():\n    return {", "", "auto", '\n        "a": 1,\n        "b": 2,'),
+    ("a key the user already typed is a repeat", '\n        "a": 2,', 'def f():\n    return {\n        "a": 1,', "", "auto", ""),
+    ("the same key nested twice is kept", '{"data": {"data": 1}}', "x = ", "", "auto", '{"data": {"data": 1}}'),
+    ("the same key in sibling dicts is kept", '[{"a": 1}, {"a": 2}]', "rows = ", "", "auto", '[{"a": 1}, {"a": 2}]'),
+    ("lambda parameters are not keys", '{"f": lambda a, b: a, "g": lambda a, b: b}', "ops = ", "", "auto", '{"f": lambda a, b: a, "g": lambda a, b: b}'),
+    ("keys inside strings and comments are ignored", '\n    "{\'a\': 1, \'a\': 2}"  # {"a": 1, "a": 2}', "def f():\n    return (", "", "auto", '\n    "{\'a\': 1, \'a\': 2}"  # {"a": 1, "a": 2}'),
+    # degenerate output: echoes of the prefix
+    ("a completion echoing the last lines is dropped", "    y = g(x)\n    return y", "def f(x):\n    y = g(x)\n    return y\n", "", "auto", ""),
+    ("a single line echoing the line before is dropped", "total += x", "for x in xs:\n    total += x\n    ", "", "never", ""),
+    ("an echo of older lines, not the last ones, is kept", "    y = g(x)", "def f(x):\n    y = g(x)\n    z = y\n", "", "auto", "    y = g(x)"),
+    ("a ruler comment like the line before is kept", "# ----------", "# ----------\n", "", "auto", "# ----------"),
 ]
 
 
