@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--prompt-tokens", type=int, default=0, help="pad the prompt to about this many tokens (0: a short prompt)")
     bench.add_argument("--output", help="append the result as a markdown section to this file")
     bench.add_argument("--learning", action="store_true", help="measure the learning scenario (hit rate, forgetting, training time) instead of latency")
+    bench.add_argument("--families", help="--learning: preference families to train on (comma-separated, or all)")
+    bench.add_argument("--seeds", type=int, default=5, help="--learning --families: seeds per family")
+    bench.add_argument("--set", action="append", metavar="KEY=VALUE", help="--learning --families: override a TrainConfig field")
+    bench.add_argument("--timing", action="store_true", help="--learning: rating to active adapter for ten ratings, and completion latency during training")
     bench.add_argument("--quality", action="store_true", help="measure HumanEval fill-in-the-middle pass@1 instead of latency")
     bench.add_argument("--kind", choices=["single", "multi", "both"], default="both", help="--quality: single-line tasks, multi-line tasks or both")
     bench.add_argument("--limit", type=int, help="--quality: only the first N HumanEval problems")
@@ -97,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         from finch_lsp.tools.quality_bench import run_quality_bench
 
         return run_quality_bench(args)
+    if args.command == "bench" and args.learning and args.families:
+        from finch_lsp.tools.family_bench import run_family_bench
+
+        return run_family_bench(args)
     if args.command == "bench" and args.learning:
         from finch_lsp.tools.lessons import run_learning_bench
 

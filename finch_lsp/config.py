@@ -48,6 +48,7 @@ class TrainingConfig(msgspec.Struct, rename="camel"):
     learning_rate: Annotated[float, _doc("AdamW learning rate of the LoRA weights.", gt=0, lt=1)] = 1e-3
     rank: Annotated[int, _doc("LoRA rank.", ge=1, le=256)] = 16
     alpha: Annotated[int, _doc("LoRA alpha (scale = alpha / rank).", ge=1, le=1024)] = 32
+    gate_tasks: Annotated[int, _doc("HumanEval tasks the gate measures the base model on (once per model) before an adapter is activated; 0 turns that check off.", ge=0, le=60)] = 40
     weights: Annotated[Weights, _doc("Weight of each rating: critical, medium, good.")] = msgspec.field(
         default_factory=Weights
     )
