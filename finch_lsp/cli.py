@@ -105,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         from finch_lsp.tools.family_bench import run_family_bench
 
         return run_family_bench(args)
+    if args.command == "bench" and args.learning and args.timing:
+        from finch_lsp.tools.train_timing import run_timing_bench
+
+        return run_timing_bench(args)
     if args.command == "bench" and args.learning:
         from finch_lsp.tools.lessons import run_learning_bench
 
