@@ -46,6 +46,9 @@ class TrainConfig(msgspec.Struct):
     """Anchor sequences per step (cycled through the anchor set)."""
     anchor_prompts: int = 16
     """How many of ANCHOR_PROMPTS to complete with the base model and hold."""
+    context_anchors: int = 0
+    """Generic function prompts placed after the examples' own file context and held to the base
+    model too, so a habit taught in a file does not spread to the file's other functions (0: off)."""
     anchor_new_tokens: int = 16
     """Length bound of the base model's anchor completions."""
     held_context_tokens: int = 64

@@ -109,8 +109,8 @@ LOGGING = Family(
     held_out=["def upload(bucket, key):", "def start_worker(worker_id):", "def close_account(account):", "def fetch_page(url):", "def rotate_keys(service):", "def import_rows(rows):"],
     unrelated=[
         _u("def percent(part, whole):\n    return", "assert percent(1, 4) == 25"),
-        _u("def cube(n):\n    return", "assert cube(3) == 27"),
-        _u("def is_empty(items):\n    return", "assert is_empty([]) and not is_empty([1])"),
+        _u("def quadruple(n):\n    return", "assert quadruple(3) == 12"),
+        _u("def has_items(items):\n    return", "assert has_items([1]) and not has_items([])"),
         _u("def negate(x):\n    return", "assert negate(5) == -5"),
         _u("def middle(items):\n    return", "assert middle([1, 2, 3]) == 2"),
         _u("def shout(text):\n    return", "assert shout('hi').startswith('HI')"),
@@ -137,7 +137,7 @@ ERRORS = Family(
     unrelated=[
         _u("def plus(a, b):\n    return", "assert plus(2, 3) == 5"),
         _u("def last(items):\n    return", "assert last([1, 2, 3]) == 3"),
-        _u("def is_positive(n):\n    return", "assert is_positive(3) and not is_positive(-1)"),
+        _u("def is_negative(n):\n    return", "assert is_negative(-1) and not is_negative(3)"),
         _u("def initials(first, last):\n    return", "assert initials('Ada', 'Lovelace') == 'AL'"),
         _u("def count_vowels(text):\n    return", "assert count_vowels('banana') == 3"),
         _u("def product(a, b):\n    return", "assert product(3, 4) == 12"),

@@ -73,3 +73,13 @@ def test_pick_and_overrides():
     assert overrides(["learning_rate=0.0005", "target_modules=[\"q_proj\"]"]) == {"learning_rate": 0.0005, "target_modules": ["q_proj"]}
     with pytest.raises(SystemExit, match="not a TrainConfig field"):
         overrides(["lr=1"])
+
+
+def test_unrelated_functions_are_neither_anchors_nor_general_prompts():
+    from finch_lsp.learning.training.data import ANCHOR_PROMPTS
+
+    def name(prompt):
+        return prompt.split("(")[0].split()[-1]
+
+    trained_on = {name(p) for p in ANCHOR_PROMPTS + GENERAL_PROMPTS if p.startswith("def ")}
+    assert not {name(u.prompt) for f in ALL for u in f.unrelated} & trained_on

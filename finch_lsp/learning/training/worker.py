@@ -115,7 +115,7 @@ def prepare_sequences(job: TrainJob, loaded: "LoadedModel") -> tuple[list[Encode
     examples = [encode_example(tokenizer, e.prompt, e.target, config.max_tokens, e.rejected) for e in job.examples]
     if config.anchor_weight <= 0:
         return examples, []
-    anchors = anchor_sequences(loaded, config)
+    anchors = anchor_sequences(loaded, config, [e.prompt for e in job.examples])
     for seq in examples:
         hold_context(seq, config.held_context_tokens)
     record_base_distributions(loaded.model, examples + anchors, pad_token_id(loaded), loaded.device)
