@@ -112,3 +112,5 @@ class TrainResult(msgspec.Struct):
     final_loss: float
     seconds: float
     evaluation: Evaluation
+    cpu_seconds: float = 0.0
+    """CPU time the trainer spent on ``train_adapter`` (all its threads): what an idle machine would wait."""

@@ -80,7 +80,7 @@ def run_family(family: Family, seed: int, model: str, device: str, settings: dic
         "changes": [f"{family.unrelated[i].prompt.split(chr(10))[0]} {first_line(unrelated_before[i])!r} -> {first_line(unrelated_after[i])!r}" for i in changed],
         "passed": e.passed, "failed": e.failed_checks, "general": f"{e.general_kept}/{e.general_total}",
         "pass_before": e.pass_before, "pass_after": e.pass_after, "pass_total": e.pass_total,
-        "seconds": seconds, "gate_seconds": e.gate_seconds, "held_after_texts": [first_line(t) for t in held_after],
+        "seconds": seconds, "cpu_seconds": result.cpu_seconds, "gate_seconds": e.gate_seconds, "held_after_texts": [first_line(t) for t in held_after],
     }
 
 
@@ -88,14 +88,14 @@ def render(rows: list[dict], model: str, settings: dict, command: str) -> str:
     lines = [
         f"### {model}, {machine_line(machine_info())} ({datetime.date.today().isoformat()})", "",
         f"`{command}`" + (f" (settings {settings})" if settings else " (default settings)"), "",
-        "| family | seed | held-out before | after | unrelated kept | wrong | general kept | gate pass@1 tasks kept | gate | train+gate s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| family | seed | held-out before | after | unrelated kept | wrong | general kept | gate pass@1 tasks kept | gate | wall s (gate) | trainer CPU s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         verdict = "active" if r["passed"] else "refused: " + ", ".join(r["failed"])
         lines.append(
             f"| {r['family']} | {r['seed']} | {r['held_before']}/{r['held']} | {r['held_after']}/{r['held']} | {r['kept']}/{r['unrelated']} "
-            f"| {r['wrong']} | {r['general']} | {r['pass_after']}/{r['pass_before']} of {r['pass_total']} | {verdict} | {r['seconds']:.0f} ({r['gate_seconds']:.0f}) |"
+            f"| {r['wrong']} | {r['general']} | {r['pass_after']}/{r['pass_before']} of {r['pass_total']} | {verdict} | {r['seconds']:.0f} ({r['gate_seconds']:.0f}) | {r['cpu_seconds']:.0f} |"
         )
     unrelated = sum(r["unrelated"] for r in rows)
     lines += [

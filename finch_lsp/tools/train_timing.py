@@ -66,7 +66,7 @@ def one_round(session: Session, family: Family) -> dict:
     seconds = time.monotonic() - started
     return {
         "family": family.name, "seconds": seconds, "active": verdict["evaluation"]["passed"], "verdict": verdict["verdict"],
-        "trainer_seconds": verdict["evaluation"].get("gate_seconds"),
+        "gate_seconds": verdict["evaluation"].get("gate_seconds") or 0.0,
         "idle_ms": 1000 * statistics.median(idle), "busy_ms": 1000 * statistics.median(busy) if busy else float("nan"),
         "busy_p90_ms": 1000 * sorted(busy)[int(0.9 * (len(busy) - 1))] if busy else float("nan"), "busy_n": len(busy), "phases": phases,
     }
@@ -107,12 +107,12 @@ def run_timing_bench(args) -> int:
         f"### {model}, {machine_line(machine_info())} ({datetime.date.today().isoformat()})", "",
         f"`finch-lsp bench --learning --timing --model {model}`, default settings (trainer niced, "
         f"{os.environ.get('FINCH_TRAIN_THREADS', 'cores - 1')} thread(s)); load average (1, 5, 15 min) before -> after each round", "",
-        "| round | family | rating to active | outcome | completion p50 idle | during training p50 (p90, n) | progress seen (steps, gate) | load |",
-        "|---|---|---|---|---|---|---|---|",
+        "| round | family | rating to active | of which the gate (adapter side) | outcome | completion p50 idle | during training p50 (p90, n) | progress seen (steps, gate) | load |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['label']} | {r['family']} | {r['seconds']:.0f} s | {'active' if r['active'] else 'refused: ' + r['verdict']} "
+            f"| {r['label']} | {r['family']} | {r['seconds']:.0f} s | {r['gate_seconds']:.0f} s | {'active' if r['active'] else 'refused: ' + r['verdict']} "
             f"| {r['idle_ms']:.0f} ms | {r['busy_ms']:.0f} ms ({r['busy_p90_ms']:.0f}, {r['busy_n']}) | {r['phases']['steps']}, {r['phases']['gate']} | {r['load']} |"
         )
     section = "\n".join(lines) + "\n"

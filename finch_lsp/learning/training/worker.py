@@ -134,7 +134,7 @@ def train_adapter(job: TrainJob, loaded: "LoadedModel", on_progress: Callable[[d
 
     if not job.examples:
         raise ValueError("no training examples: rate a suggestion with a correction first")
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     config = job.config
     torch.manual_seed(config.seed)
     def gate_progress(message: str) -> None:
@@ -156,7 +156,7 @@ def train_adapter(job: TrainJob, loaded: "LoadedModel", on_progress: Callable[[d
         on_progress({"epoch": min(step // per_epoch + 1, config.epochs), "epochs": config.epochs, "step": step + 1, "steps": steps, "loss": parts.target, "anchor": parts.anchor, "rejection": parts.rejection})
     model.eval()
     evaluation = evaluate(replace(loaded, model=model), job, base, lambda m: gate_progress(f"judging the adapter: {m}"))
-    result = TrainResult(steps, losses, losses[-1], time.perf_counter() - started, evaluation)
+    result = TrainResult(steps, losses, losses[-1], time.perf_counter() - started, evaluation, time.process_time() - cpu_started)
     save_adapter(model, job, result)
     return result
 
@@ -184,6 +184,7 @@ def save_adapter(model, job: TrainJob, result: TrainResult) -> None:
         "baseModel": job.base_model,
         "createdAt": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(result.seconds, 2),
+        "cpuSeconds": round(result.cpu_seconds, 2),
         "config": msgspec.to_builtins(job.config),
         "evaluation": msgspec.to_builtins(result.evaluation),
     }
