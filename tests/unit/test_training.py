@@ -278,7 +278,7 @@ def test_training_is_deterministic(tmp_path):
         job = TrainJob("tiny-qwen2", "cpu", examples, str(tmp_path / name), config)
         progress: list[dict] = []
         result = train_adapter(job, load_model("tiny-qwen2", "cpu"), progress.append)
-        assert [p["step"] for p in progress] == [1, 2, 3]
+        assert [p["step"] for p in progress if p.get("phase") != "gate"] == [1, 2, 3]
         runs.append((result.losses, (tmp_path / name / "adapter_model.safetensors").read_bytes()))
     assert runs[0] == runs[1]
 
@@ -334,3 +334,22 @@ def test_trainer_process_reports_a_bad_job(tmp_path):
     assert code == 1
     assert [e["event"] for e in events] == ["error"]
     assert "training failed" in events[0]["message"]
+
+
+def test_gate_figures_complete_and_test_tasks_and_rerun_only_what_changed(tiny):
+    from finch_lsp.learning.training import gate
+    from finch_lsp.learning.training.general import GENERAL_PROMPTS
+
+    tasks, prompts, messages = gate.gate_tasks(3), GENERAL_PROMPTS[:3], []
+    base = gate.figures(tiny, prompts, tasks, messages.append)
+    names = {t.name for t in tasks}
+    assert len(base.general) == 3 and set(base.completions) == set(base.passed) == names
+    assert messages and messages[0] == "general prompts (3)"
+    # the adapter's side runs only the tasks the base passes; a changed completion is tested again
+    claimed = gate.Figures(base.general, {tasks[0].name: "not what it writes"}, {tasks[0].name: True, tasks[1].name: False, tasks[2].name: False})
+    adapted = gate.figures(tiny, prompts, tasks, messages.append, claimed)
+    assert set(adapted.passed) == {tasks[0].name}
+    assert adapted.passed[tasks[0].name] == base.passed[tasks[0].name]  # its real outcome, not the claimed one
+    # an unchanged completion keeps the base outcome without a run
+    same = gate.Figures(base.general, {tasks[0].name: base.completions[tasks[0].name]}, {tasks[0].name: True})
+    assert gate.figures(tiny, prompts, tasks, messages.append, same).passed == {tasks[0].name: True}
