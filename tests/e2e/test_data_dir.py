@@ -1,7 +1,6 @@
 """A hostile data dir over stdio on tiny-qwen2: bad files never take completions away, links are
 never followed out of it, files are private, and the trainer child dies with its server."""
 
-import asyncio
 import json
 import os
 import shutil
@@ -261,3 +260,25 @@ def test_the_trainer_exits_at_once_when_its_server_is_already_gone(tmp_path):
     env = {**os.environ, "FINCH_PARENT_PID": "1"}  # not our parent: the server is gone already
     done = subprocess.run([sys.executable, "-m", "finch_lsp.learning.training.worker", str(job)], env=env, capture_output=True, timeout=120)
     assert done.returncode == 3 and done.stdout == b""
+
+
+async def test_an_infinite_weight_falls_back_and_the_rating_reads_back_after_a_restart(tmp_path):
+    settings = {**FAST, "training": {"autoTrain": False, "weights": {"critical": "Infinity"}}}
+    client, _ = await start(tmp_path, settings)
+    try:
+        await wait_ready(client)
+        assert any("finch.training.weights.critical" in m.message and "default 10.0" in m.message for m in client.messages)
+        open_doc(client, URI, SOURCE)
+        await inline(client, URI, *end_of(SOURCE))
+        result = await command(client, "finch.feedback", {"rating": "critical", "correction": "a + b"})
+        assert result["weight"] == 10 and result["weightedTotal"] == 10
+    finally:
+        await stop(client)
+    (line,) = (tmp_path / "feedback" / "examples.jsonl").read_text().splitlines()
+    assert json.loads(line)["weight"] == 10
+    again, _ = await start(tmp_path, settings)
+    try:
+        status = await wait_ready(again)
+        assert status["buffer"] | {"examples": 1, "weighted": 10} == status["buffer"]  # the acknowledged rating is back
+    finally:
+        await stop(again)

@@ -1,7 +1,6 @@
 """Adapters validated as a whole: config bounds, regular expressions, headers, metadata, links."""
 
 import json
-import os
 import struct
 import threading
 
