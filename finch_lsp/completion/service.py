@@ -200,8 +200,12 @@ def accept_command(suggestion_id: str) -> types.Command:
     return types.Command(title="Accept finch suggestion", command=ACCEPT, arguments=[suggestion_id])
 
 
-def completion_item(a: Answer, position: types.Position) -> types.CompletionItem:
-    """A menu item replacing the word before the cursor, so clients' word filters keep it."""
+def completion_item(shown: Answer | Suggestion, position: types.Position) -> types.CompletionItem:
+    """A menu item replacing the word before the cursor, so clients' word filters keep it.
+
+    ``shown`` is a suggestion, or an answer whose text is the rest of one after what was typed.
+    """
+    a = shown if isinstance(shown, Answer) else Answer(shown, shown.text)
     s = a.suggestion
     line_prefix = (s.prefix + s.text[: len(s.text) - len(a.text)]).rsplit("\n", 1)[-1]
     word = line_prefix[len(line_prefix.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")):]
