@@ -21,8 +21,11 @@ def _doc(description: str, **constraints: Any) -> msgspec.Meta:
 
 
 MAX_NEW_TOKENS_DOC = (
-    "Most tokens of the first answer: within a line it ends at the line end, at a block start "
-    "after the block's first line."
+    "Most tokens of the first answer: within a line it ends at the line end, at a block start after "
+    "the block's first line, so this only caps unusually long lines. smollm2-135m on a 2-core AMD "
+    "EPYC (1 torch thread, load 2.5): a cold single-line completion takes 0.44-0.52 s at a 109-token "
+    "prompt and 2.2-2.9 s at 511 tokens; a keystroke in the same document prefills only what changed. "
+    "GPU: not measured."
 )
 BLOCK_TOKENS_DOC = (
     "Most tokens of the rest of a block, generated in the background once its first line is shown "
@@ -30,7 +33,8 @@ BLOCK_TOKENS_DOC = (
 )
 DEBOUNCE_DOC = (
     "Milliseconds a completion waits for the next keystroke before the model runs; a newer request "
-    "for the document drops it (typing into a shown suggestion never waits)."
+    "for the document drops it. 75 is above the 50 ms between keystrokes at 20 a second (such a "
+    "burst runs the model once) and small next to a CPU completion. Typing into a shown suggestion never waits."
 )
 
 

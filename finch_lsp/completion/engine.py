@@ -223,8 +223,11 @@ class InferenceEngine:
             out.text, prompt, out.tokens, seconds, out.cancelled, out.prompt_tokens, out.prefilled, out.first_token_seconds
         )
 
-    def close(self) -> None:
-        """Stop the worker: queued tasks resolve to None; a running generation is cancelled."""
+    def close(self, wait_s: float = 0.0) -> None:
+        """Stop the worker: queued tasks resolve to None; a running generation is cancelled.
+
+        ``wait_s`` waits that long for the worker to end (a process about to exit, so torch's
+        threads are not torn down under a running task)."""
         with self._cv:
             self._closed = True
             for task in self._queue:
@@ -233,6 +236,8 @@ class InferenceEngine:
             if self._running is not None and self._running.cancel is not None:
                 self._running.cancel.set()
             self._cv.notify_all()
+        if wait_s > 0 and threading.current_thread() is not self._thread:
+            self._thread.join(wait_s)
 
 
 def _resolve(future: Future, result: Any = None, exc: BaseException | None = None) -> None:

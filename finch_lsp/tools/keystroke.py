@@ -61,6 +61,7 @@ def measure(model: str, prompt_tokens: int, rounds: int) -> Keystrokes:
             request = CompletionRequest(key="doc", prefix=p, suffix=suffix, max_new_tokens=1, min_new_tokens=1, prompt_tokens=budget)
             return engine.complete(request).result()
 
+        run(prefix)  # a warm-up: lazy set-up is not what is measured
         result = Keystrokes(model, 0, 0, [], [], [])
         for _ in range(rounds):
             engine.prefixes.clear()
@@ -73,7 +74,7 @@ def measure(model: str, prompt_tokens: int, rounds: int) -> Keystrokes:
                 result.first_token.append(out.first_token_seconds)
         return result
     finally:
-        engine.close()
+        engine.close(wait_s=30)
 
 
 def render_markdown(r: Keystrokes, machine: dict[str, str], command: str) -> str:

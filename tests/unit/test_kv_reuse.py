@@ -55,9 +55,12 @@ def test_greedy_output_with_reuse_equals_output_without(name):
     loaded = load_model(name, "cpu")
     cache = PrefixCache()
     reused_any = False
-    for text in _edits(BASE):
-        cold = generate(loaded, text, "", 12, min_new_tokens=12)
-        warm = generate(loaded, text, "", 12, min_new_tokens=12, reuse=cache, reuse_key="doc", weights="w")
+    edits = _edits(BASE)
+    if name != "tiny-qwen2":  # the real model is slower: type at the end, insert earlier, delete earlier
+        edits = [edits[0], edits[1], edits[3], edits[4]]
+    for text in edits:
+        cold = generate(loaded, text, "", 8, min_new_tokens=8)
+        warm = generate(loaded, text, "", 8, min_new_tokens=8, reuse=cache, reuse_key="doc", weights="w")
         assert warm.text == cold.text, text[-40:]
         assert cold.prefilled == cold.prompt_tokens
         reused_any |= warm.prefilled < warm.prompt_tokens
