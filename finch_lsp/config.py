@@ -93,7 +93,7 @@ class FinchConfig(msgspec.Struct, rename="camel"):
     model: Annotated[str, _doc("Model: auto, qwen2.5-coder-0.5b/1.5b/3b, smollm2-135m, tiny-qwen2, an HF id or a directory.", min_length=1, max_length=4096)] = "auto"
     model_download: Annotated[bool, _doc("Let the server download the model it wants (auto's best fit for this machine, or the Qwen2.5-Coder named in model) in the background with progress, serving the embedded model meanwhile and switching when it is ready. Off: finch never downloads unless asked (finch-lsp models pull, finch.models.pull).")] = False
     device: Annotated[Literal["auto", "cpu", "cuda", "mps"], _doc("Device: auto picks CUDA, then MPS, then CPU.")] = "auto"
-    data_dir: Annotated[str | None, _doc("Where feedback and adapters are kept (default: the user data dir).", max_length=4096)] = None
+    data_dir: Annotated[str | None, _doc("Where feedback and adapters are kept (default: the user data dir).")] = None
     completion: Annotated[CompletionConfig, _doc("Completion settings.")] = msgspec.field(default_factory=CompletionConfig)
     training: Annotated[TrainingConfig, _doc("Training settings.")] = msgspec.field(default_factory=TrainingConfig)
     teacher: Annotated[TeacherConfig, _doc("Teacher settings.")] = msgspec.field(default_factory=TeacherConfig)

@@ -97,3 +97,8 @@ def test_every_number_setting_has_a_finite_documented_range():
 def test_a_huge_bad_value_is_shown_short():
     _, problems = parse_settings({"finch": {"teacher": {"model": "x" * 100_000}}})
     assert len(problems) == 1 and len(problems[0]) < 400
+
+
+def test_a_data_dir_string_is_taken():
+    config, problems = parse_settings({"finch": {"dataDir": "/tmp/finch-data", "model": "tiny-qwen2"}})
+    assert (config.data_dir, config.model, problems) == ("/tmp/finch-data", "tiny-qwen2", [])
