@@ -95,10 +95,22 @@ export class FinchClient implements vscode.Disposable {
     this.client = client;
     try {
       await client.start();
-      client.onRequest(WorkDoneProgressCreateRequest.type, ({ token }) => void showWorkDoneProgress(client, token));
+      this.showProgressOf(client);
     } catch (error) {
       void vscode.window.showErrorMessage(startFailureMessage(serverLaunch().command, error));
     }
+  }
+
+  /** The server's work-done progress, shown by progress.ts; ended when the server stops. */
+  private showProgressOf(client: LanguageClient): void {
+    const shown = new Set<() => void>();
+    client.onRequest(WorkDoneProgressCreateRequest.type, ({ token }) => void shown.add(showWorkDoneProgress(client, token)));
+    client.onDidChangeState(({ newState }) => {
+      if (newState === State.Stopped) {
+        shown.forEach((end) => end());
+        shown.clear();
+      }
+    });
   }
 
   /** Stops the current client, waiting first for a start still under way. */

@@ -17,9 +17,13 @@ import { progressPlace, progressStep } from "./progressSteps";
 
 type Reported = Pick<WorkDoneProgressReport, "message" | "percentage">;
 
-/** Shows the progress of `token` from its `begin` to its `end`. */
-export function showWorkDoneProgress(client: LanguageClient, token: ProgressToken): void {
-  new ProgressView(client, token);
+/**
+ * Shows the progress of `token` from its `begin` to its `end`. The returned function ends it
+ * early: a stopped server sends no `end`.
+ */
+export function showWorkDoneProgress(client: LanguageClient, token: ProgressToken): () => void {
+  const view = new ProgressView(client, token);
+  return () => view.end();
 }
 
 class ProgressView {
@@ -80,7 +84,7 @@ class ProgressView {
     this.progress.report(step);
   }
 
-  private end(): void {
+  end(): void {
     this.ended = true;
     this.listener.dispose();
     this.finish?.();

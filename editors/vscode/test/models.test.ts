@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { MODELS_COMMAND } from "../src/commands";
 import { formatBytes, modelItem, pullMessage } from "../src/modelMessages";
 import { progressPlace, progressStep } from "../src/progressSteps";
-import { DOWNLOAD_PERCENTAGES, FAKE_MODELS } from "./fakeServer";
+import { DOWNLOAD_PERCENTAGES, FAKE_MODELS } from "./fakeModels";
 import { extensionWithFakeServer, until } from "./fakeExtension";
 import { ProgressLocation } from "./fakeVscode";
 

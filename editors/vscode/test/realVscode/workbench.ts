@@ -106,6 +106,33 @@ export class Workbench {
     );
   }
 
+  /**
+   * "Finch: Show status" until its dialog shows the status; returns the dialog's text. While a
+   * restart is under way the command says the server is not running: then it is asked again.
+   */
+  async showStatus(timeoutMs: number): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      await this.runCommand("Notifications: Clear All Notifications");
+      await this.runCommand("Finch: Show status");
+      const dialog = this.page.locator(".monaco-dialog-box", { hasText: "Model:" });
+      const refused = this.page.locator(".notification-list-item-message", { hasText: /not running/ });
+      const wait = Math.max(1000, deadline - Date.now());
+      const shown = await Promise.race([
+        dialog.waitFor({ timeout: wait }).then(() => "dialog", () => "none"),
+        refused.waitFor({ timeout: wait }).then(() => "refused", () => "none"),
+      ]);
+      if (shown === "dialog") {
+        const text = (await dialog.textContent()) ?? "";
+        await this.page.keyboard.press("Escape");
+        return text;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`'Finch: Show status' showed no status within ${timeoutMs / 1000} s`);
+      }
+    }
+  }
+
   /** Texts of the notifications shown now (toasts and the notification center). */
   async notifications(): Promise<string[]> {
     return this.page.$$eval(".notification-list-item-message", (items) => items.map((item) => item.textContent ?? ""));
