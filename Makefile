@@ -4,6 +4,8 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.finch-installed
 NPM    := $(shell command -v npm 2>/dev/null)
+# The server the editor tests start; override to test another checkout's server.
+FINCH_LSP_COMMAND ?= $(abspath $(VENV))/bin/finch-lsp
 
 .PHONY: install demo test test-python test-editors bench clean
 
@@ -33,11 +35,13 @@ test-editors:
 ifeq ($(NPM),)
 	@echo "SKIPPED: node/npm not found; the VS Code extension is not built or tested here."
 else
-	cd editors/vscode && npm ci --no-audit --no-fund && npm run compile && npm run package && FINCH_LSP_COMMAND=$(abspath $(VENV))/bin/finch-lsp npm test
+	cd editors/vscode && npm ci --no-audit --no-fund && npm run compile && npm run package \
+		&& FINCH_LSP_COMMAND=$(FINCH_LSP_COMMAND) npm test \
+		&& FINCH_LSP_COMMAND=$(FINCH_LSP_COMMAND) npm run test:vscode
 endif
 
 bench: install
 	$(PY) -m finch_lsp bench --model smollm2-135m --output docs/benchmarks.md
 
 clean:
-	rm -rf $(VENV) editors/vscode/node_modules editors/vscode/out
+	rm -rf $(VENV) editors/vscode/node_modules editors/vscode/out editors/vscode/test-results

@@ -44,6 +44,7 @@ export const TRAIN_COMMAND = { id: "finch-lsp.train", title: "Finch: Train now" 
 export const STATUS_COMMAND = { id: "finch-lsp.showStatus", title: "Finch: Show status" } as const;
 export const ADAPTERS_COMMAND = { id: "finch-lsp.manageAdapters", title: "Finch: Manage adapters" } as const;
 export const API_KEY_COMMAND = { id: "finch-lsp.setApiKey", title: "Finch: Set Anthropic API key" } as const;
+export const MODELS_COMMAND = { id: "finch-lsp.downloadModel", title: "Finch: Download a model…" } as const;
 
 /** Every palette entry, in the order package.json lists them. */
 export const PALETTE_COMMANDS: readonly PaletteCommand[] = [
@@ -52,6 +53,7 @@ export const PALETTE_COMMANDS: readonly PaletteCommand[] = [
   STATUS_COMMAND,
   ADAPTERS_COMMAND,
   API_KEY_COMMAND,
+  MODELS_COMMAND,
 ];
 
 /** Arguments of `finch.feedback.<rating>`: the note when one was typed, else none. */

@@ -10,11 +10,13 @@ import {
   API_KEY_COMMAND,
   FEEDBACK_COMMANDS,
   FeedbackCommand,
+  MODELS_COMMAND,
   STATUS_COMMAND,
   TRAIN_COMMAND,
   feedbackArguments,
 } from "./commands";
 import { trainingTrigger } from "./configuration";
+import { downloadModel } from "./modelPicker";
 import { FinchClient } from "./finchClient";
 import { feedbackMessage, statusLines, trainMessage } from "./messages";
 import { FeedbackResult, FinchStatus, ServerCommand, TrainResult } from "./protocol";
@@ -35,6 +37,7 @@ export function registerPaletteCommands(
     register(STATUS_COMMAND.id, () => showStatus(client, statusBar)),
     register(ADAPTERS_COMMAND.id, () => manageAdapters(client)),
     register(API_KEY_COMMAND.id, () => setApiKey(client, apiKeys)),
+    register(MODELS_COMMAND.id, () => downloadModel(client)),
   ];
 }
 

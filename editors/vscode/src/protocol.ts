@@ -17,7 +17,18 @@ export const ServerCommand = {
   adaptersDelete: "finch.adapters.delete",
 } as const;
 
-export type ServerCommandName = (typeof ServerCommand)[keyof typeof ServerCommand];
+/**
+ * The known models and their download, as `finch-lsp models list` and `pull` on the command
+ * line. Kept apart from ServerCommand: a server without them still runs everything else.
+ */
+export const ModelCommand = {
+  list: "finch.models.list",
+  pull: "finch.models.pull",
+} as const;
+
+export type ServerCommandName =
+  | (typeof ServerCommand)[keyof typeof ServerCommand]
+  | (typeof ModelCommand)[keyof typeof ModelCommand];
 
 export type Rating = "critical" | "medium" | "good";
 
@@ -77,6 +88,29 @@ export interface AdapterInfo {
   finalLoss: number | null;
   active: boolean;
   evaluation?: unknown;
+}
+
+/** One entry of `finch.models.list`. */
+export interface ModelInfo {
+  name: string;
+  repo: string;
+  sizeBytes: number;
+  cpuMemoryBytes: number;
+  gpuMemoryBytes: number;
+  /** Downloaded (or embedded) on this machine. */
+  present: boolean;
+  /** The model the server runs now. */
+  active: boolean;
+  /** The model `auto` picks on this machine. */
+  autoPick: boolean;
+  /** Why `auto` picks it, or not. */
+  why?: string;
+}
+
+/** Result of `finch.models.pull`; the download's bytes arrive as `$/progress` "finch: downloading NAME". */
+export interface PullResult {
+  started: boolean;
+  reason?: string;
 }
 
 /** JSON-RPC InvalidParams: bad arguments or an unknown suggestion id. */

@@ -16,6 +16,8 @@ export interface SettingSpec {
   readonly default: SettingValue;
   readonly description: string;
   readonly enum?: readonly string[];
+  /** Values offered in settings.json while other values stay allowed (JSON schema `examples`). */
+  readonly examples?: readonly string[];
   readonly minimum?: number;
   readonly maximum?: number;
   /** False for settings that only the extension reads. */
@@ -26,13 +28,24 @@ export interface SettingSpec {
 
 export const SECTION = "finch";
 
+/** The model names the server knows (finch_lsp.models.registry.MODEL_NAMES, checked by a test). */
+export const KNOWN_MODELS = [
+  "auto",
+  "qwen2.5-coder-0.5b",
+  "qwen2.5-coder-1.5b",
+  "qwen2.5-coder-3b",
+  "smollm2-135m",
+  "tiny-qwen2",
+] as const;
+
 export const SETTINGS: readonly SettingSpec[] = [
   {
     key: "model",
     type: "string",
     default: "auto",
+    examples: KNOWN_MODELS,
     description:
-      "Model that completes code: auto, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b, qwen2.5-coder-3b, smollm2-135m, tiny-qwen2, a Hugging Face id or a local directory.",
+      "Model that completes code: auto, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b, qwen2.5-coder-3b, smollm2-135m, tiny-qwen2, a Hugging Face id or a local directory. Finch: Download a model… fetches one.",
     sentToServer: true,
     restricted: true,
   },
@@ -301,6 +314,7 @@ function contributedProperty(spec: SettingSpec): object {
     default: spec.default,
     ...(spec.type === "array" ? { items: { type: "string" } } : {}),
     ...(spec.enum ? { enum: [...spec.enum] } : {}),
+    ...(spec.examples ? { examples: [...spec.examples] } : {}),
     ...(spec.minimum !== undefined ? { minimum: spec.minimum } : {}),
     ...(spec.maximum !== undefined ? { maximum: spec.maximum } : {}),
     description: spec.description,

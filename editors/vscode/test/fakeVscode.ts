@@ -16,6 +16,19 @@ export interface FakeVscodeRecord {
   output: string[];
   statusBar: { text: string; tooltip: string };
   secrets: Map<string, string>;
+  /** Every `window.withProgress`: where, its title, what it reported, and whether it has ended. */
+  progress: { location: number; title: string; reports: { message?: string; increment?: number }[]; done: boolean }[];
+  /** `finch.*` settings written with `WorkspaceConfiguration.update`. */
+  updates: { key: string; value: unknown }[];
+}
+
+/** VS Code's `ProgressLocation` values. */
+export const ProgressLocation = { SourceControl: 1, Window: 10, Notification: 15 } as const;
+
+/** Events the tests fire as VS Code would. */
+export interface FakeVscodeEvents {
+  grantTrust(): void;
+  changeConfiguration(section: string): void;
 }
 
 export interface FakeVscodeOptions {
@@ -24,15 +37,29 @@ export interface FakeVscodeOptions {
   trusted: boolean;
   /** What each input box answers. */
   inputBox: string | undefined;
+  /** What each quick pick answers: one of its items, or undefined (cancelled). */
+  quickPick?: (items: readonly { label: string }[]) => unknown;
 }
 
-export function createFakeVscode(options: FakeVscodeOptions): { api: object; record: FakeVscodeRecord } {
+export function createFakeVscode(options: FakeVscodeOptions): { api: object; record: FakeVscodeRecord; events: FakeVscodeEvents } {
   const record: FakeVscodeRecord = {
     commands: new Map(),
     messages: [],
     output: [],
     statusBar: { text: "", tooltip: "" },
     secrets: new Map(),
+    progress: [],
+    updates: [],
+  };
+  const trustGranted = new EventEmitter<void>();
+  const configurationChanged = new EventEmitter<{ affectsConfiguration(section: string): boolean }>();
+  const events: FakeVscodeEvents = {
+    grantTrust: () => {
+      options.trusted = true;
+      trustGranted.fire();
+    },
+    changeConfiguration: (changed) =>
+      configurationChanged.fire({ affectsConfiguration: (section) => changed === section || changed.startsWith(`${section}.`) }),
   };
   const show = (level: "info" | "warning" | "error") => async (text: string, ...rest: unknown[]) => {
     const detail = (rest[0] as { detail?: string } | undefined)?.detail;
@@ -44,6 +71,8 @@ export function createFakeVscode(options: FakeVscodeOptions): { api: object; rec
     EventEmitter,
     Disposable,
     StatusBarAlignment: { Left: 1, Right: 2 },
+    ProgressLocation,
+    ConfigurationTarget: { Global: 1, Workspace: 2, WorkspaceFolder: 3 },
     ThemeColor: class {
       constructor(readonly id: string) {}
     },
@@ -54,7 +83,10 @@ export function createFakeVscode(options: FakeVscodeOptions): { api: object; rec
       getConfiguration: (section?: string) => ({
         get: (key: string, fallback?: unknown) =>
           section === "finch" && key in options.settings ? options.settings[key] : fallback,
+        update: async (key: string, value: unknown) => void record.updates.push({ key, value }),
       }),
+      onDidGrantWorkspaceTrust: trustGranted.event,
+      onDidChangeConfiguration: configurationChanged.event,
       textDocuments: [],
       notebookDocuments: [],
       workspaceFolders: undefined,
@@ -66,19 +98,32 @@ export function createFakeVscode(options: FakeVscodeOptions): { api: object; rec
       showWarningMessage: show("warning"),
       showErrorMessage: show("error"),
       showInputBox: async () => options.inputBox,
-      showQuickPick: async () => undefined,
+      showQuickPick: async (items: readonly { label: string }[]) => options.quickPick?.(await items),
+      withProgress: (
+        { location, title }: { location: number; title: string },
+        task: (progress: object, token: object) => Promise<unknown>,
+      ) => {
+        const shown: FakeVscodeRecord["progress"][number] = { location, title, reports: [], done: false };
+        record.progress.push(shown);
+        const progress = { report: (step: { message?: string; increment?: number }) => void shown.reports.push(step) };
+        const token = { isCancellationRequested: false, onCancellationRequested: () => new Disposable() };
+        return Promise.resolve(task(progress, token)).finally(() => (shown.done = true));
+      },
       visibleTextEditors: [],
     },
     env: { appName: "Visual Studio Code", language: "en", machineId: "test", sessionId: "test", uriScheme: "vscode" },
     commands: {
       registerCommand: (id: string, handler: (...args: unknown[]) => unknown) => {
+        if (record.commands.has(id)) {
+          throw new Error(`command '${id}' already exists`); // as VS Code does
+        }
         record.commands.set(id, handler);
         return new Disposable(() => record.commands.delete(id));
       },
       executeCommand: async () => undefined,
     },
   };
-  return { api: permissive(api, "vscode"), record };
+  return { api: permissive(api, "vscode"), record, events };
 }
 
 /** Makes `require("vscode")` return `api` in this process. */

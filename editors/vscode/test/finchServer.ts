@@ -47,8 +47,11 @@ export interface WorkDoneProgress {
   value: WorkDoneProgressBegin | WorkDoneProgressReport | WorkDoneProgressEnd;
 }
 
-/** Longest wait for one answer: a completion on 2 busy CPU cores, a status while training starts. */
-const REQUEST_TIMEOUT_MS = 60_000;
+/**
+ * Longest wait for one answer: a completion on 2 CPU cores that other work keeps busy, a status
+ * while training starts. Generous: a wait ends as soon as the answer comes.
+ */
+const REQUEST_TIMEOUT_MS = 180_000;
 
 /** FINCH_LSP_COMMAND, else the repository's .venv/bin/finch-lsp when it exists, else finch-lsp on PATH. */
 export function serverCommand(): string {
@@ -66,6 +69,12 @@ export class Received<T> {
   add(item: T): void {
     this.all.push(item);
     this.waiters.forEach((waiter) => waiter(item));
+  }
+
+  /** The first item so far or from now on that `matches`; fails after `timeoutMs`. */
+  until(matches: (item: T) => boolean, timeoutMs: number): Promise<T> {
+    const seen = this.all.find(matches);
+    return seen === undefined ? this.next(matches, timeoutMs) : Promise.resolve(seen);
   }
 
   /** The first item from now on that `matches`; fails after `timeoutMs`. */
@@ -102,7 +111,7 @@ export class FinchServer {
   /** Starts the server with a fresh data dir and runs `initialize` + `initialized`. */
   static async start(initializationOptions: object): Promise<{ server: FinchServer; result: InitializeResult }> {
     const server = new FinchServer();
-    const result = await server.request(initializeRequest(initializationOptions), 60_000, "initialize");
+    const result = await server.request(initializeRequest(initializationOptions), REQUEST_TIMEOUT_MS, "initialize");
     await server.connection.sendNotification(InitializedNotification.type, {});
     return { server, result };
   }
@@ -152,6 +161,24 @@ export class FinchServer {
     }
   }
 
+  /**
+   * Polls `finch.status` until training has finished (`training.state` is no longer "running"):
+   * the adapter it made is then listed. Fails after `timeoutMs`.
+   */
+  async waitForTraining(timeoutMs: number): Promise<FinchStatus> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const status = await this.execute<FinchStatus>(ServerCommand.status, []);
+      if (status.training?.state !== "running") {
+        return status;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`training still running after ${timeoutMs / 1000} s: ${JSON.stringify(status.training)}\n${this.diagnostics()}`);
+      }
+      await new Promise((done) => setTimeout(done, 500));
+    }
+  }
+
   /** The end of the server's stderr and log file, for failure messages. */
   diagnostics(): string {
     const logFile = join(this.dataDir, "server.log");
@@ -159,12 +186,12 @@ export class FinchServer {
     return `--- server stderr ---\n${this.stderr}\n--- server log ---\n${log}`;
   }
 
-  /** `shutdown` + `exit`; kills the process if it has not exited within 10 s; removes the data dir. */
+  /** `shutdown` + `exit`; kills the process if it has not exited within 60 s; removes the data dir. */
   async shutdown(): Promise<void> {
     try {
-      await withTimeout(this.connection.sendRequest(ShutdownRequest.type), 10_000, "shutdown");
+      await withTimeout(this.connection.sendRequest(ShutdownRequest.type), 60_000, "shutdown");
       await this.connection.sendNotification(ExitNotification.type);
-      await withTimeout(this.ended.catch(() => undefined), 10_000, "exit");
+      await withTimeout(this.ended.catch(() => undefined), 60_000, "exit");
     } finally {
       this.process.kill("SIGKILL");
       this.connection.dispose();

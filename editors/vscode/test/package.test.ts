@@ -21,6 +21,7 @@ const PALETTE_TITLES = [
   "Finch: Show status",
   "Finch: Manage adapters",
   "Finch: Set Anthropic API key",
+  "Finch: Download a model…",
 ];
 
 /** PROTOCOL.md "Settings" and the extension's own, with the defaults the product ships. */
@@ -69,6 +70,10 @@ describe("package.json", () => {
       assert.ok(properties[key].description, `${key} has no description`);
     }
     assert.deepEqual(properties["finch.completion.multiline"].enum, ["auto", "always", "never"]);
+    assert.deepEqual(properties["finch.model"].examples, [
+      "auto", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "qwen2.5-coder-3b", "smollm2-135m", "tiny-qwen2",
+    ]);
+    assert.equal(properties["finch.model"].enum, undefined, "finch.model also takes Hugging Face ids and directories");
   });
 
   it("supports untrusted workspaces in a limited way, without workspace-chosen programs", () => {

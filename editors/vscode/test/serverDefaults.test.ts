@@ -9,8 +9,13 @@ import { execFileSync } from "node:child_process";
 import { accessSync, constants, readFileSync } from "node:fs";
 import { delimiter, isAbsolute, join } from "node:path";
 import { describe, it } from "node:test";
-import { SETTINGS, SettingsTree, getPath } from "../src/settings";
+import { KNOWN_MODELS, SETTINGS, SettingsTree, getPath } from "../src/settings";
 import { serverCommand } from "./finchServer";
+
+const MODEL_NAMES_SCRIPT =
+  "import json\n" +
+  "from finch_lsp.models.registry import MODEL_NAMES\n" +
+  "print(json.dumps(list(MODEL_NAMES)))";
 
 const DEFAULTS_SCRIPT =
   "import json, msgspec\n" +
@@ -24,6 +29,13 @@ describe("settings defaults", () => {
       .map((spec) => ({ key: spec.key, extension: spec.default === "" ? null : spec.default, server: getPath(server, spec.key) }))
       .filter((pair) => JSON.stringify(pair.extension) !== JSON.stringify(pair.server));
     assert.deepEqual(differences, []);
+  });
+});
+
+describe("finch.model's offered names", () => {
+  it("are models the server knows", () => {
+    const known: string[] = JSON.parse(execFileSync(serverPython(), ["-c", MODEL_NAMES_SCRIPT], { encoding: "utf8" }));
+    assert.deepEqual(KNOWN_MODELS.filter((name) => !known.includes(name)), []);
   });
 });
 
