@@ -36,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--replay", action="store_true", help="replay typing over a third-party package, learning from implicit feedback only")
     bench.add_argument("--package", help="--replay: the installed package whose code is typed (default: click)")
     bench.add_argument("--per-file", type=int, default=12, help="--replay: cursor points per file")
+    bench.add_argument("--families", help="--learning: preference families to train on (comma-separated, or all)")
+    bench.add_argument("--seeds", type=int, default=5, help="--learning --families: seeds per family")
+    bench.add_argument("--set", action="append", metavar="KEY=VALUE", help="--learning --families: override a TrainConfig field")
+    bench.add_argument("--timing", action="store_true", help="--learning: rating to active adapter for ten ratings, and completion latency during training")
     bench.add_argument("--quality", action="store_true", help="measure HumanEval fill-in-the-middle pass@1 instead of latency")
     bench.add_argument("--kind", choices=["single", "multi", "both"], default="both", help="--quality: single-line tasks, multi-line tasks or both")
     bench.add_argument("--limit", type=int, help="--quality: only the first N HumanEval problems")
@@ -127,6 +131,14 @@ def main(argv: list[str] | None = None) -> int:
         from finch_lsp.tools.fuzz import run_fuzz_bench
 
         return run_fuzz_bench(args)
+    if args.command == "bench" and args.learning and args.families:
+        from finch_lsp.tools.family_bench import run_family_bench
+
+        return run_family_bench(args)
+    if args.command == "bench" and args.learning and args.timing:
+        from finch_lsp.tools.train_timing import run_timing_bench
+
+        return run_timing_bench(args)
     if args.command == "bench" and args.learning:
         from finch_lsp.tools.lessons import run_learning_bench
 

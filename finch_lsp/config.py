@@ -74,6 +74,7 @@ class TrainingConfig(msgspec.Struct, rename="camel"):
     alpha: Annotated[int, _doc("LoRA alpha (scale = alpha / rank).", ge=1, le=1024)] = 32
     implicit: Annotated[bool, _doc("Learn from what the user does with suggestions (kept, edited, typed over), not only from ratings.")] = True
     settle_seconds: Annotated[float, _doc("Seconds after a suggestion is accepted or shown before what the user did with it is read as implicit feedback.", ge=0, le=3600)] = 20.0
+    gate_tasks: Annotated[int, _doc("HumanEval tasks the gate measures the base model on (once per model) before an adapter is activated; 0 turns that check off.", ge=0, le=60)] = 40
     weights: Annotated[Weights, _doc("Weight of each rating: critical, medium, good, and of implicit feedback.")] = msgspec.field(
         default_factory=Weights
     )

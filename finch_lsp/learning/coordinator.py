@@ -229,15 +229,20 @@ class LearningCoordinator:
         train = [e for e in buffer if e not in held_out]
         t = self.host.config.training
         config = msgspec.structs.replace(
-            TrainConfig(), epochs=t.epochs, batch_size=t.batch_size, learning_rate=t.learning_rate, rank=t.rank, alpha=t.alpha
+            TrainConfig(), epochs=t.epochs, batch_size=t.batch_size, learning_rate=t.learning_rate, rank=t.rank, alpha=t.alpha,
+            gate_tasks=t.gate_tasks,
         )
         return TrainJob(
             base_model=self.host.model_name, device=self.host.engine.loaded.device,
             examples=[_train_example(e) for e in train], output_dir=str(staging), config=config,
-            held_out=[_train_example(e) for e in held_out],
+            held_out=[_train_example(e) for e in held_out], gate_cache_dir=str(self.data_dir / "gate"),
         )
 
     def _on_progress(self, progress: dict) -> None:
+        if progress.get("phase") == "gate":
+            progress["message"] = f"gate: {progress.get('message', '')}"
+            self._progress.report(progress["message"])
+            return
         step, steps = progress.get("step", 0), max(1, progress.get("steps", 1))
         message = f"epoch {progress.get('epoch')}/{progress.get('epochs')}, step {step}/{steps}, loss {progress.get('loss', 0):.3f}"
         progress["message"], progress["percentage"] = message, int(100 * step / steps)
@@ -372,4 +377,8 @@ def _summary(evaluation: dict) -> str:
     before, after = evaluation.get("held_out_loss_before"), evaluation.get("held_out_loss_after")
     if before is not None and after is not None:
         parts.append(f"held-out loss {before:.3f} -> {after:.3f}")
+    if evaluation.get("general_kept") is not None:
+        parts.append(f"{evaluation['general_kept']}/{evaluation.get('general_total')} general prompts unchanged")
+    if evaluation.get("pass_after") is not None:
+        parts.append(f"HumanEval gate {evaluation.get('pass_before')} -> {evaluation['pass_after']} of {evaluation.get('pass_total')} passed")
     return ", ".join(parts)

@@ -46,6 +46,9 @@ class TrainConfig(msgspec.Struct):
     """Anchor sequences per step (cycled through the anchor set)."""
     anchor_prompts: int = 16
     """How many of ANCHOR_PROMPTS to complete with the base model and hold."""
+    context_anchors: int = 0
+    """Generic function prompts placed after the examples' own file context and held to the base
+    model too, so a habit taught in a file does not spread to the file's other functions (0: off)."""
     anchor_new_tokens: int = 16
     """Length bound of the base model's anchor completions."""
     held_context_tokens: int = 64
@@ -54,6 +57,11 @@ class TrainConfig(msgspec.Struct):
     """Weight of the unlikelihood term on rejected suggestions (0 turns it off)."""
     max_tokens: int = 512
     """Longest sequence trained on; longer prompts lose their start."""
+    gate_general_prompts: int = 40
+    """How many of the gate's general prompts (``training.general``) must keep their completion (0: check off)."""
+    gate_tasks: int = 40
+    """How many of the gate's shipped HumanEval tasks the base model is measured on (0: check off);
+    the adapter is then run on those the base model passes."""
 
 class TrainJob(msgspec.Struct):
     """Everything the trainer process needs, written by the server as JSON."""
@@ -65,6 +73,8 @@ class TrainJob(msgspec.Struct):
     config: TrainConfig = msgspec.field(default_factory=TrainConfig)
     held_out: list[TrainExample] = msgspec.field(default_factory=list)
     """Kept suggestions not trained on: their loss must not rise much (the forgetting check)."""
+    gate_cache_dir: str | None = None
+    """Where the base model's gate figures are cached (the data dir's ``gate``); None: computed every time."""
 
 
 class Evaluation(msgspec.Struct):
@@ -78,6 +88,20 @@ class Evaluation(msgspec.Struct):
     held_out_loss_after: float | None
     reasons: list[str]
     """Why it failed (empty when it passed)."""
+    failed_checks: list[str] = msgspec.field(default_factory=list)
+    """Names of the checks that failed: ``corrections``, ``held-out loss``, ``general prompts``, ``pass@1``."""
+    general_kept: int | None = None
+    """General prompts whose first line the adapter left as the base model completes it."""
+    general_total: int = 0
+    general_changed: list[str] = msgspec.field(default_factory=list)
+    """The general prompts that changed, as ``prompt -> before -> after`` lines (a few)."""
+    pass_before: int | None = None
+    """Gate HumanEval tasks the base model passes (greedy)..."""
+    pass_after: int | None = None
+    """...and how many of those the adapted model still passes (a lower bound of its own count)."""
+    pass_total: int = 0
+    gate_seconds: float = 0.0
+    """Time the gate took (the adapter side; base figures come from the cache when present)."""
 
 
 class TrainResult(msgspec.Struct):
@@ -88,3 +112,5 @@ class TrainResult(msgspec.Struct):
     final_loss: float
     seconds: float
     evaluation: Evaluation
+    cpu_seconds: float = 0.0
+    """CPU time the trainer spent on ``train_adapter`` (all its threads): what an idle machine would wait."""

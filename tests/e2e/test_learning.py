@@ -13,7 +13,7 @@ from pygls.exceptions import JsonRpcException
 from tests.e2e.lsp import command, end_of, inline, open_doc, start, wait_ready
 
 SOURCE = "import os\n\ndef add(a, b):\n    return "
-FAST = {"model": "tiny-qwen2", "completion": {"maxNewTokens": 6}, "training": {"autoTrain": False}}
+FAST = {"model": "tiny-qwen2", "completion": {"maxNewTokens": 6}, "training": {"autoTrain": False, "gateTasks": 0}}  # the gate's HumanEval side is tested in tests/unit
 
 
 async def stop(client):
@@ -172,7 +172,7 @@ async def test_restart_loads_the_current_adapter(tmp_path):
 
 
 async def test_threshold_starts_training_by_itself(tmp_path):
-    client, _ = await start(tmp_path, {**FAST, "training": {"autoTrain": True, "threshold": 2}})
+    client, _ = await start(tmp_path, {**FAST, "training": {"autoTrain": True, "threshold": 2, "gateTasks": 0}})
     try:
         await wait_ready(client)
         await suggest(client)

@@ -236,18 +236,49 @@ def test_missing_weights_are_reported(saved_adapter, tmp_path):
     assert any("missing" in p for p in validate_adapter_dir(path, saved_adapter[1]))
 
 
+class FakeLoaded:
+    fim = None
+
+
+@pytest.mark.parametrize(
+    "prompt, context",
+    [
+        ("import os\n\ndef read(path):\n    ", "import os\n\n"),
+        ("import os\n\nclass A:\n    def f(self):\n        ", "import os\n\n"),
+        ("def read(path):\n    ", None),  # no file around the function
+        ("x = 1\n", None),
+    ],
+)
+def test_file_context_is_the_file_before_the_function(prompt, context):
+    from finch_lsp.learning.training.data import file_context
+
+    assert file_context(FakeLoaded(), prompt) == context
+
+
+def test_contextual_anchors_put_generic_functions_in_the_examples_files():
+    from finch_lsp.learning.training.data import ANCHOR_PROMPTS, contextual_anchor_prompts
+
+    prompts = ["import a\n\ndef f():\n    ", "import b\n\ndef g():\n    ", "import b\n\ndef h():\n    ", "def bare():\n    "]
+    anchors = contextual_anchor_prompts(FakeLoaded(), prompts, 4)
+    assert len(anchors) == 4
+    assert [a.split("\n")[0] for a in anchors] == ["import b", "import a", "import b", "import a"]  # newest file first
+    assert all(a.split("\n\n\n", 1)[1] in ANCHOR_PROMPTS for a in anchors)
+    assert contextual_anchor_prompts(FakeLoaded(), ["def bare():\n    "], 4) == []
+    assert contextual_anchor_prompts(FakeLoaded(), prompts, 0) == []
+
+
 def test_training_is_deterministic(tmp_path):
     from finch_lsp.learning.training.worker import train_adapter
     from finch_lsp.models import load_model
 
-    config = TrainConfig(batch_size=2, max_steps=3, rank=4, alpha=8, anchor_prompts=2, anchor_batch=1, anchor_new_tokens=4)
+    config = TrainConfig(batch_size=2, max_steps=3, rank=4, alpha=8, anchor_prompts=2, anchor_batch=1, anchor_new_tokens=4, gate_general_prompts=0, gate_tasks=0)
     examples = [TrainExample("def f(x):\n    return", " x + 1", 10.0), TrainExample("def g(y):\n    return", " y * 2", 1.0)]
     runs = []
     for name in ("first", "second"):
         job = TrainJob("tiny-qwen2", "cpu", examples, str(tmp_path / name), config)
         progress: list[dict] = []
         result = train_adapter(job, load_model("tiny-qwen2", "cpu"), progress.append)
-        assert [p["step"] for p in progress] == [1, 2, 3]
+        assert [p["step"] for p in progress if p.get("phase") != "gate"] == [1, 2, 3]
         runs.append((result.losses, (tmp_path / name / "adapter_model.safetensors").read_bytes()))
     assert runs[0] == runs[1]
 
@@ -263,7 +294,10 @@ def run_worker(job_path: str) -> tuple[int, list[dict], str]:
 
 
 def test_trainer_process_end_to_end(tiny, tmp_path):
-    config = TrainConfig(batch_size=2, epochs=2, max_steps=None, rank=4, alpha=8, anchor_prompts=2, anchor_batch=1, anchor_new_tokens=4)
+    config = TrainConfig(
+        batch_size=2, epochs=2, max_steps=None, rank=4, alpha=8, anchor_prompts=2, anchor_batch=1, anchor_new_tokens=4,
+        context_anchors=2, gate_general_prompts=4, gate_tasks=0,
+    )
     examples = [
         TrainExample("def read_config(path):\n    return", " Path(path).read_text()", 10.0, rejected=" open(path).read()"),
         TrainExample("def area(width, height):\n    return", " width * height", 1.0),
@@ -277,13 +311,16 @@ def test_trainer_process_end_to_end(tiny, tmp_path):
     code, events, stderr = run_worker(str(job_path))
 
     assert code == 0, stderr
-    progress = [e for e in events if e["event"] == "progress"]
+    progress = [e for e in events if e["event"] == "progress" and e.get("phase") != "gate"]
+    gate = [e["message"] for e in events if e.get("phase") == "gate"]
     assert [e["step"] for e in progress] == [1, 2, 3, 4]
+    assert any("base model" in m for m in gate) and any("judging the adapter" in m for m in gate)
     assert all(e["steps"] == 4 and e["epochs"] == 2 and e["loss"] >= 0 for e in progress)
-    assert events[-1]["event"] == "done" and len(events) == len(progress) + 1
+    assert events[-1]["event"] == "done" and len(events) == len(progress) + len(gate) + 1
     result = events[-1]["result"]
     assert result["steps"] == 4 and len(result["losses"]) == 4
     assert result["evaluation"]["total"] == 1 and result["evaluation"]["held_out_loss_before"] is not None
+    assert result["evaluation"]["general_total"] == 4 and result["evaluation"]["general_kept"] is not None
     assert validate_adapter_dir(str(output), param_shapes(tiny.model)) == []
     assert sorted(os.listdir(output)) == ["adapter_config.json", "adapter_model.safetensors", "meta.json"]
     meta = json.loads((output / "meta.json").read_text())
@@ -297,3 +334,22 @@ def test_trainer_process_reports_a_bad_job(tmp_path):
     assert code == 1
     assert [e["event"] for e in events] == ["error"]
     assert "training failed" in events[0]["message"]
+
+
+def test_gate_figures_complete_and_test_tasks_and_rerun_only_what_changed(tiny):
+    from finch_lsp.learning.training import gate
+    from finch_lsp.learning.training.general import GENERAL_PROMPTS
+
+    tasks, prompts, messages = gate.gate_tasks(3), GENERAL_PROMPTS[:3], []
+    base = gate.figures(tiny, prompts, tasks, messages.append)
+    names = {t.name for t in tasks}
+    assert len(base.general) == 3 and set(base.completions) == set(base.passed) == names
+    assert messages and messages[0] == "general prompts (3)"
+    # the adapter's side runs only the tasks the base passes; a changed completion is tested again
+    claimed = gate.Figures(base.general, {tasks[0].name: "not what it writes"}, {tasks[0].name: True, tasks[1].name: False, tasks[2].name: False})
+    adapted = gate.figures(tiny, prompts, tasks, messages.append, claimed)
+    assert set(adapted.passed) == {tasks[0].name}
+    assert adapted.passed[tasks[0].name] == base.passed[tasks[0].name]  # its real outcome, not the claimed one
+    # an unchanged completion keeps the base outcome without a run
+    same = gate.Figures(base.general, {tasks[0].name: base.completions[tasks[0].name]}, {tasks[0].name: True})
+    assert gate.figures(tiny, prompts, tasks, messages.append, same).passed == {tasks[0].name: True}

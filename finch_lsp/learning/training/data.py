@@ -120,9 +120,39 @@ def pad_batch(sequences: list[EncodedSequence], pad_id: int, device) -> dict:
     return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
 
 
-def anchor_sequences(loaded: "LoadedModel", config: TrainConfig) -> list[EncodedSequence]:
-    """Generic prompts with the base model's own greedy completions (labels on the completion)."""
-    prompts = [anchor_prompt_text(loaded, p) for p in ANCHOR_PROMPTS[: config.anchor_prompts]]
+CONTEXT_CHARS = 1500
+"""Most characters of an example's file context put before a contextual anchor."""
+
+
+def file_context(loaded: "LoadedModel", prompt: str) -> str | None:
+    """The file an example's cursor sits in, up to the start of its function (None: no such context).
+
+    For a FIM prompt only the prefix part counts. The context is what the user's habit was
+    taught in; contextual anchors hold other functions in it to the base model.
+    """
+    text = prompt
+    if loaded.fim is not None and text.startswith(loaded.fim.prefix):
+        text = text[len(loaded.fim.prefix) :].split(loaded.fim.suffix, 1)[0]
+    cut = max(text.rfind("\ndef "), text.rfind("\nclass "), text.rfind("\nasync def "))
+    if cut <= 0 or not text[:cut].strip():
+        return None
+    return text[max(0, cut + 1 - CONTEXT_CHARS) : cut + 1]
+
+
+def contextual_anchor_prompts(loaded: "LoadedModel", example_prompts: list[str], count: int) -> list[str]:
+    """Up to ``count`` generic function prompts placed after the examples' file contexts (newest first)."""
+    contexts = list(dict.fromkeys(c for c in map(lambda p: file_context(loaded, p), reversed(example_prompts)) if c))
+    functions = [p for p in ANCHOR_PROMPTS if p.startswith("def ")]
+    if not contexts or count <= 0:
+        return []
+    return [contexts[k % len(contexts)] + "\n" + functions[k % len(functions)] for k in range(min(count, len(contexts) * len(functions)))]
+
+
+def anchor_sequences(loaded: "LoadedModel", config: TrainConfig, example_prompts: list[str] = ()) -> list[EncodedSequence]:
+    """Generic prompts, and generic functions in the examples' files (``config.context_anchors``),
+    with the base model's own greedy completions (labels on the completion)."""
+    texts = ANCHOR_PROMPTS[: config.anchor_prompts] + contextual_anchor_prompts(loaded, list(example_prompts), config.context_anchors)
+    prompts = [anchor_prompt_text(loaded, p) for p in texts]
     if not prompts:
         return []
     completions = base_completions(loaded, prompts, config.anchor_new_tokens)

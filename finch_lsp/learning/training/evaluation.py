@@ -2,16 +2,19 @@
 leave the rest alone.
 
 ``evaluate`` runs after training: it greedy-generates every corrected prompt (as the server
-would, token healing included) and compares first lines, and it compares the loss on
-held-out kept suggestions with the adapter on and off.
+would, token healing included) and compares first lines, it compares the loss on held-out
+kept suggestions with the adapter on and off, and it runs the forgetting checks of
+``gate`` (general prompts, pass@1 on HumanEval tasks) against the base model's figures.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Callable
 
 from finch_lsp.completion.postprocess import first_line
 from finch_lsp.learning.jobs import Evaluation, TrainExample, TrainJob
+from finch_lsp.learning.training import gate
 from finch_lsp.learning.training.data import encode_example, pad_batch
 from finch_lsp.learning.training.greedy import greedy_completion
 from finch_lsp.learning.training.losses import target_loss
@@ -70,13 +73,15 @@ def held_out_bound(before: float) -> float:
     return before * (1 + HELD_OUT_RELATIVE_BOUND) + HELD_OUT_ABSOLUTE_SLACK
 
 
-def evaluate(loaded_with_adapter: "LoadedModel", job: TrainJob) -> Evaluation:
+def evaluate(loaded_with_adapter: "LoadedModel", job: TrainJob, base: "gate.Figures | None" = None, progress: Callable[[str], None] = lambda m: None) -> Evaluation:
     """Judge the adapter active on ``loaded_with_adapter.model`` (a PEFT model) against ``job``.
 
-    Passed when the model reproduces more than half of the corrections and the held-out loss
-    stays within ``held_out_bound`` of its value with the adapter disabled.
+    Passed when the model reproduces more than half of the corrections, the held-out loss
+    stays within ``held_out_bound`` of its value with the adapter disabled, and, with the base
+    model's gate figures ``base``, the general prompts and the pass@1 checks of ``gate`` pass.
     """
     model = loaded_with_adapter.model
+    progress("corrections reproduced")
     corrections = corrections_of(job)
     reproduced = count_reproduced(loaded_with_adapter, corrections)
     after = held_out_loss(loaded_with_adapter, job.held_out, job.config.max_tokens)
@@ -84,12 +89,39 @@ def evaluate(loaded_with_adapter: "LoadedModel", job: TrainJob) -> Evaluation:
     if job.held_out:
         with model.disable_adapter():
             before = held_out_loss(loaded_with_adapter, job.held_out, job.config.max_tokens)
-    reasons = []
+    reasons, failed = [], []
     if reproduced * 2 <= len(corrections):
-        reasons.append(f"it reproduces only {reproduced} of {len(corrections)} corrections it was trained on")
+        failed.append("corrections")
+        reasons.append(f"corrections: it reproduces only {reproduced} of {len(corrections)} corrections it was trained on")
     if before is not None and after is not None and after > held_out_bound(before):
+        failed.append("held-out loss")
         reasons.append(
-            f"it raises the loss on {len(job.held_out)} kept suggestions from {before:.3f} to {after:.3f} "
+            f"held-out loss: it raises the loss on {len(job.held_out)} kept suggestions from {before:.3f} to {after:.3f} "
             f"(bound {held_out_bound(before):.3f}): it would change completions you were happy with"
         )
-    return Evaluation(not reasons, reproduced, len(corrections), before, after, reasons)
+    evaluation = Evaluation(False, reproduced, len(corrections), before, after, reasons, failed)
+    if base is not None:
+        forgetting_checks(loaded_with_adapter, job, base, evaluation, progress)
+    evaluation.passed = not evaluation.reasons
+    return evaluation
+
+
+def forgetting_checks(loaded: "LoadedModel", job: TrainJob, base: "gate.Figures", evaluation: Evaluation, progress: Callable[[str], None]) -> None:
+    """The gate's general-prompt and pass@1 checks, recorded into ``evaluation``."""
+    started = time.perf_counter()
+    prompts = gate.GENERAL_PROMPTS[: job.config.gate_general_prompts]
+    tasks = gate.gate_tasks(job.config.gate_tasks)
+    adapted = gate.figures(loaded, prompts, tasks, progress, base)
+    if prompts:
+        kept, changes, reason = gate.general_verdict(prompts, base.general, adapted.general)
+        evaluation.general_kept, evaluation.general_total, evaluation.general_changed = kept, len(prompts), changes[:8]
+        if reason:
+            evaluation.failed_checks.append("general prompts")
+            evaluation.reasons.append(reason)
+    if tasks:
+        evaluation.pass_before, evaluation.pass_after, evaluation.pass_total = base.pass_count, adapted.pass_count, len(tasks)
+        reason = gate.pass_verdict(base.pass_count, adapted.pass_count, len(tasks))
+        if reason:
+            evaluation.failed_checks.append("pass@1")
+            evaluation.reasons.append(reason)
+    evaluation.gate_seconds = time.perf_counter() - started

@@ -31,6 +31,7 @@ import msgspec
 from finch_lsp.learning.child import die_with_parent
 from finch_lsp.learning.jobs import TrainConfig, TrainJob, TrainResult
 from finch_lsp.learning.training.data import EncodedSequence, anchor_sequences, count_steps, encode_example, hold_context, weighted_batches
+from finch_lsp.learning.training import gate
 from finch_lsp.learning.training.evaluation import evaluate
 from finch_lsp.learning.training.greedy import pad_token_id
 from finch_lsp.learning.training.losses import record_base_distributions, training_step
@@ -115,7 +116,7 @@ def prepare_sequences(job: TrainJob, loaded: "LoadedModel") -> tuple[list[Encode
     examples = [encode_example(tokenizer, e.prompt, e.target, config.max_tokens, e.rejected) for e in job.examples]
     if config.anchor_weight <= 0:
         return examples, []
-    anchors = anchor_sequences(loaded, config)
+    anchors = anchor_sequences(loaded, config, [e.prompt for e in job.examples])
     for seq in examples:
         hold_context(seq, config.held_context_tokens)
     record_base_distributions(loaded.model, examples + anchors, pad_token_id(loaded), loaded.device)
@@ -125,16 +126,22 @@ def prepare_sequences(job: TrainJob, loaded: "LoadedModel") -> tuple[list[Encode
 def train_adapter(job: TrainJob, loaded: "LoadedModel", on_progress: Callable[[dict], None]) -> TrainResult:
     """Train a LoRA adapter on ``job.examples``, evaluate it, and save it into ``job.output_dir``.
 
-    ``on_progress`` gets ``{"epoch", "epochs", "step", "steps", "loss"}`` after every step.
-    ``loaded.model`` is wrapped in place (PEFT): the trainer process owns it.
+    ``on_progress`` gets ``{"epoch", "epochs", "step", "steps", "loss"}`` after every step,
+    and ``{"phase": "gate", "message"}`` while the gate's base figures are computed (once per
+    model) and while the adapter is judged. ``loaded.model`` is wrapped in place (PEFT): the
+    trainer process owns it.
     """
     import torch
 
     if not job.examples:
         raise ValueError("no training examples: rate a suggestion with a correction first")
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     config = job.config
     torch.manual_seed(config.seed)
+    def gate_progress(message: str) -> None:
+        on_progress({"phase": "gate", "message": message})
+
+    base = base_gate_figures(job, loaded, gate_progress)
     examples, anchors = prepare_sequences(job, loaded)
     model = attach_lora(loaded.model, config)
     steps = count_steps(len(examples), config)
@@ -149,10 +156,19 @@ def train_adapter(job: TrainJob, loaded: "LoadedModel", on_progress: Callable[[d
         losses.append(parts.target)
         on_progress({"epoch": min(step // per_epoch + 1, config.epochs), "epochs": config.epochs, "step": step + 1, "steps": steps, "loss": parts.target, "anchor": parts.anchor, "rejection": parts.rejection})
     model.eval()
-    evaluation = evaluate(replace(loaded, model=model), job)
-    result = TrainResult(steps, losses, losses[-1], time.perf_counter() - started, evaluation)
+    evaluation = evaluate(replace(loaded, model=model), job, base, lambda m: gate_progress(f"judging the adapter: {m}"))
+    result = TrainResult(steps, losses, losses[-1], time.perf_counter() - started, evaluation, time.process_time() - cpu_started)
     save_adapter(model, job, result)
     return result
+
+
+def base_gate_figures(job: TrainJob, loaded: "LoadedModel", progress: Callable[[str], None]) -> "gate.Figures | None":
+    """The base model's side of the gate (cached per model), or None when both checks are off."""
+    config = job.config
+    if config.gate_general_prompts <= 0 and config.gate_tasks <= 0:
+        return None
+    prompts = gate.GENERAL_PROMPTS[: config.gate_general_prompts]
+    return gate.base_side(loaded, job.base_model, job.gate_cache_dir, prompts, gate.gate_tasks(config.gate_tasks), progress)
 
 
 def save_adapter(model, job: TrainJob, result: TrainResult) -> None:
@@ -169,6 +185,7 @@ def save_adapter(model, job: TrainJob, result: TrainResult) -> None:
         "baseModel": job.base_model,
         "createdAt": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(result.seconds, 2),
+        "cpuSeconds": round(result.cpu_seconds, 2),
         "config": msgspec.to_builtins(job.config),
         "evaluation": msgspec.to_builtins(result.evaluation),
     }

@@ -1,0 +1,195 @@
+"""The gate's forgetting checks, in the trainer child: general prompts and pass@1.
+
+Before an adapter is activated it must
+
+- keep the base model's greedy first line on at least ``GENERAL_MIN_KEPT`` of the general
+  prompts (``training.general``), and
+- still pass the shipped HumanEval tasks (``gate_data/``, single-line fill-in-the-middle,
+  completed and post-processed as the server does, tested in the sandbox) that the base
+  model passes, all but ``PASS_MAX_DROP`` of them.
+
+The base model's side (completions and test outcomes on every task) is computed once per
+base model and prompt set and cached as JSON in the data dir (``gate/``), so a training pays
+only for the adapter's side: the tasks the base model passes, and of those only the ones whose
+completion changed are tested again (the tests are deterministic). Tasks the base model fails
+are not run with the adapter, so the adapter's pass count is a lower bound: the check can
+only be stricter than pass@1 itself. docs/learning.md justifies the thresholds.
+
+The checks themselves (``general_verdict``, ``pass_verdict``) are pure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from finch_lsp.learning.training.general import GENERAL_PROMPTS, changed_prompts, describe_change, prompt_set_hash
+
+if TYPE_CHECKING:
+    from finch_lsp.models import LoadedModel
+    from finch_lsp.tools.quality import Task
+
+log = logging.getLogger(__name__)
+
+GENERAL_MIN_KEPT = 0.9
+"""Share of general prompts whose first line must stay the base model's (36 of 40)."""
+
+PASS_MAX_DROP = 0
+"""Gate tasks passed by the base model that the adapted model may fail."""
+
+GENERAL_NEW_TOKENS = 24
+"""Length bound of a general prompt's completion (its first line is compared)."""
+
+TEST_TIMEOUT_S = 10.0
+"""Per gate task; the canonical solutions take well under a second."""
+
+GATE_DATA = Path(__file__).with_name("gate_data") / "humaneval_gate.jsonl.gz"
+"""The HumanEval problems the gate uses: rows of HumanEval.jsonl, verbatim (MIT, notice beside)."""
+
+CACHE_VERSION = 1
+"""Bumped when what the cache holds, or how it is computed, changes."""
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Figures:
+    """One model's side of the gate: general completions, and per task its completion and outcome."""
+
+    general: list[str] = field(default_factory=list)
+    completions: dict[str, str] = field(default_factory=dict)
+    passed: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def pass_count(self) -> int:
+        return sum(self.passed.values())
+
+
+# -- the checks (pure) --------------------------------------------------------------------------
+def min_kept(total: int) -> int:
+    """Fewest general prompts that must keep their completion, of ``total``."""
+    import math
+
+    return math.ceil(GENERAL_MIN_KEPT * total - 1e-9)
+
+
+def general_verdict(prompts: list[str], before: list[str], after: list[str]) -> tuple[int, list[str], str | None]:
+    """(kept, changes described, reason or None) for general completions before/after."""
+    changed = changed_prompts(prompts, before, after)
+    kept, total = len(prompts) - len(changed), len(prompts)
+    described = [describe_change(*c) for c in changed]
+    if kept >= min_kept(total):
+        return kept, described, None
+    shown = "; ".join(described[:3]) + ("; ..." if len(described) > 3 else "")
+    return kept, described, (
+        f"general prompts: it changes {len(changed)} of {total} completions unrelated to what you taught "
+        f"({kept}/{total} kept, {min_kept(total)} needed), e.g. {shown}"
+    )
+
+
+def pass_verdict(before: int, after: int, total: int) -> str | None:
+    """Reason the pass@1 check fails (None when it passes).
+
+    ``before``: gate tasks the base model passes, of ``total``; ``after``: how many of those
+    the adapted model still passes.
+    """
+    if after >= before - PASS_MAX_DROP:
+        return None
+    lost = before - after
+    return (
+        f"pass@1: it fails {lost} of the {before} HumanEval gate tasks the base model passes "
+        f"({100 * lost / total:.1f} points of pass@1 on the {total} tasks; {PASS_MAX_DROP} allowed)"
+    )
+
+
+# -- the cache ----------------------------------------------------------------------------------
+def cache_key(model_name: str, device: str, prompts: list[str], task_names: list[str]) -> str:
+    """The cache key of a base model's figures: model, device, prompt and task sets, version."""
+    return prompt_set_hash([f"v{CACHE_VERSION}", model_name, device, *prompts, "--", *task_names])
+
+
+def read_cached(cache_dir: str | None, key: str) -> Figures | None:
+    if cache_dir is None:
+        return None
+    path = Path(cache_dir) / f"base-{key}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Figures(list(data["general"]), dict(data["completions"]), {k: bool(v) for k, v in data["passed"].items()})
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_cached(cache_dir: str | None, key: str, figures: Figures, model_name: str) -> None:
+    if cache_dir is None:
+        return
+    os.makedirs(cache_dir, mode=0o700, exist_ok=True)
+    path = Path(cache_dir) / f"base-{key}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"model": model_name, "general": figures.general, "completions": figures.completions, "passed": figures.passed}), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# -- computing figures -------------------------------------------------------------------------
+def gate_tasks(count: int) -> list["Task"]:
+    """The first ``count`` single-line tasks of the shipped problems (the same on every call)."""
+    from finch_lsp.tools.quality import load_problems, single_line_task
+
+    tasks = [single_line_task(p) for p in load_problems(GATE_DATA)]
+    return [t for t in tasks if t is not None][:count]
+
+
+def general_completions(loaded: "LoadedModel", prompts: list[str]) -> list[str]:
+    """Greedy first lines of ``prompts`` under ``loaded.model`` as it is now (one batch)."""
+    from finch_lsp.learning.training.greedy import anchor_prompt_text, base_completions
+
+    if not prompts:
+        return []
+    return base_completions(loaded, [anchor_prompt_text(loaded, p) for p in prompts], GENERAL_NEW_TOKENS)
+
+
+def figures(loaded: "LoadedModel", prompts: list[str], tasks: list["Task"], progress: Progress, base: Figures | None = None) -> Figures:
+    """``loaded.model``'s side of the gate.
+
+    With ``base`` (the adapter's side) only the tasks the base model passes are completed,
+    and only those completed differently are tested again.
+    """
+    from finch_lsp.tools.quality import complete_task
+    from finch_lsp.tools.sandbox import run_python
+
+    if base is not None:
+        tasks = [t for t in tasks if base.passed.get(t.name)]
+    progress(f"general prompts ({len(prompts)})")
+    result = Figures(general=general_completions(loaded, prompts))
+    pending = {}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for i, task in enumerate(tasks):
+            if i % 5 == 0:
+                progress(f"HumanEval task {i + 1}/{len(tasks)}")
+            completion = complete_task(loaded, task)
+            result.completions[task.name] = completion
+            if base is not None and base.completions.get(task.name) == completion and task.name in base.passed:
+                result.passed[task.name] = base.passed[task.name]
+            else:
+                pending[task.name] = pool.submit(run_python, task.program(completion), TEST_TIMEOUT_S)
+        for name, future in pending.items():
+            result.passed[name] = future.result().passed
+    return result
+
+
+def base_side(loaded: "LoadedModel", model_name: str, cache_dir: str | None, prompts: list[str], tasks: list["Task"], progress: Progress) -> Figures:
+    """The base model's figures from the cache, else computed now (``loaded.model`` must be the base) and cached."""
+    key = cache_key(model_name, str(loaded.device), prompts, [t.name for t in tasks])
+    cached = read_cached(cache_dir, key)
+    if cached is not None:
+        return cached
+    started = time.perf_counter()
+    computed = figures(loaded, prompts, tasks, lambda m: progress(f"base model, once per model: {m}"))
+    write_cached(cache_dir, key, computed, model_name)
+    log.info("gate: base figures for %s computed in %.1f s (%d/%d tasks pass)", model_name, time.perf_counter() - started, computed.pass_count, len(tasks))
+    return computed
