@@ -379,6 +379,8 @@ def _summary(evaluation: dict) -> str:
         parts.append(f"held-out loss {before:.3f} -> {after:.3f}")
     if evaluation.get("general_kept") is not None:
         parts.append(f"{evaluation['general_kept']}/{evaluation.get('general_total')} general prompts unchanged")
+    if evaluation.get("file_kept") is not None:
+        parts.append(f"{evaluation['file_kept']}/{evaluation.get('file_total')} functions in your files unchanged")
     if evaluation.get("pass_after") is not None:
         parts.append(f"HumanEval gate {evaluation.get('pass_before')} -> {evaluation['pass_after']} of {evaluation.get('pass_total')} passed")
     return ", ".join(parts)

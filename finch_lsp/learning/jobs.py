@@ -40,15 +40,20 @@ class TrainConfig(msgspec.Struct):
     """Seeds adapter initialisation and sampling: the same job gives the same adapter."""
     target_modules: list[str] = msgspec.field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
     """Linear layers that get LoRA matrices (the attention projections)."""
-    anchor_weight: float = 4.0
+    anchor_weight: float = 12.0
     """Weight of the KL term that holds next-token distributions to the base model (0: off)."""
-    anchor_batch: int = 4
+    anchor_batch: int = 8
     """Anchor sequences per step (cycled through the anchor set)."""
     anchor_prompts: int = 16
     """How many of ANCHOR_PROMPTS to complete with the base model and hold."""
     context_anchors: int = 0
     """Generic function prompts placed after the examples' own file context and held to the base
     model too, so a habit taught in a file does not spread to the file's other functions (0: off)."""
+    code_anchors: int = 32
+    """Openings of real functions from Python's standard library held to the base model at every
+    position (``training.code_anchors``); they cover where a habit spreads (0: off)."""
+    context_code_anchors: int = 64
+    """Openings of real functions placed after the examples' file contexts and held there (0: off)."""
     anchor_new_tokens: int = 16
     """Length bound of the base model's anchor completions."""
     held_context_tokens: int = 64
@@ -89,12 +94,16 @@ class Evaluation(msgspec.Struct):
     reasons: list[str]
     """Why it failed (empty when it passed)."""
     failed_checks: list[str] = msgspec.field(default_factory=list)
-    """Names of the checks that failed: ``corrections``, ``held-out loss``, ``general prompts``, ``pass@1``."""
+    """Names of the checks that failed: ``corrections``, ``held-out loss``, ``general prompts``, ``your files``, ``pass@1``."""
     general_kept: int | None = None
     """General prompts whose first line the adapter left as the base model completes it."""
     general_total: int = 0
     general_changed: list[str] = msgspec.field(default_factory=list)
     """The general prompts that changed, as ``prompt -> before -> after`` lines (a few)."""
+    file_kept: int | None = None
+    """General functions placed in the files the examples come from that kept their first line..."""
+    file_total: int = 0
+    file_changed: list[str] = msgspec.field(default_factory=list)
     pass_before: int | None = None
     """Gate HumanEval tasks the base model passes (greedy)..."""
     pass_after: int | None = None

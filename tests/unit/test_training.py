@@ -353,3 +353,31 @@ def test_gate_figures_complete_and_test_tasks_and_rerun_only_what_changed(tiny):
     # an unchanged completion keeps the base outcome without a run
     same = gate.Figures(base.general, {tasks[0].name: base.completions[tasks[0].name]}, {tasks[0].name: True})
     assert gate.figures(tiny, prompts, tasks, messages.append, same).passed == {tasks[0].name: True}
+
+
+def test_the_sparse_kl_is_zero_for_the_same_distribution_and_bounds_the_whole_one_from_below():
+    from finch_lsp.learning.training.losses import sparse_kl, top_k_logprobs
+
+    torch.manual_seed(0)
+    base = torch.log_softmax(torch.randn(5, 1000) * 4, dim=-1)
+    adapted = torch.log_softmax(torch.log_softmax(torch.randn(5, 1000) * 4, dim=-1) + torch.randn(5, 1000), dim=-1)
+    values, indices = top_k_logprobs(base)
+    assert float(sparse_kl(base, values, indices).abs().max()) < 1e-2
+    whole = (base.exp() * (base - adapted)).sum(-1)
+    coarse = sparse_kl(adapted, values, indices)
+    assert bool((coarse > 0.05).all()) and bool((coarse <= whole + 1e-2).all())
+
+
+def test_code_anchors_are_openings_of_real_functions_held_at_every_position():
+    from finch_lsp.learning.training.code_anchors import code_anchor_texts, openings_of
+    from finch_lsp.learning.training.data import anchor_sequences
+    from finch_lsp.models import load_model
+
+    source = 'def f(a, b):\n    """Doc."""\n    total = a + b\n    return total\n\ndef g():\n    pass\n'
+    assert openings_of(source) == ["def f(a, b):\n    total = a + b\n    return total", "def g():\n    pass"]
+    texts = code_anchor_texts(8)
+    assert len(texts) == 8 and all(t.startswith(("def ", "async def ")) for t in texts)
+    assert texts == code_anchor_texts(8)  # a fixed sample
+    loaded = load_model("tiny-qwen2", "cpu")
+    sequences = anchor_sequences(loaded, TrainConfig(anchor_prompts=0, code_anchors=8))
+    assert len(sequences) == 8 and all(s.held == list(range(len(s.input_ids))) for s in sequences)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from finch_lsp.completion.generate import heal_prompt
 from finch_lsp.learning.jobs import TrainConfig
+from finch_lsp.learning.training.code_anchors import code_anchor_texts
 from finch_lsp.learning.training.greedy import anchor_prompt_text, base_completions
 
 if TYPE_CHECKING:
@@ -54,7 +55,8 @@ class EncodedSequence:
     held: list[int] = field(default_factory=list)
     """Positions whose next-token distribution the anchor loss holds to the base model."""
     base_logprobs: Any = None
-    """The base model's log-probabilities at ``held`` (float16, [len(held), vocab]) once recorded."""
+    """The base model's log-probabilities at ``held`` once recorded: float16 [len(held), vocab], or
+    (values, indices) of each position's top tokens when whole ones would not fit (``losses.sparse_kl``)."""
 
 
 def encode_example(tokenizer, prompt: str, target: str, max_tokens: int = 512, rejected: str | None = None) -> EncodedSequence:
@@ -149,13 +151,12 @@ def contextual_anchor_prompts(loaded: "LoadedModel", example_prompts: list[str],
 
 
 def anchor_sequences(loaded: "LoadedModel", config: TrainConfig, example_prompts: list[str] = ()) -> list[EncodedSequence]:
-    """Generic prompts, and generic functions in the examples' files (``config.context_anchors``),
-    with the base model's own greedy completions (labels on the completion)."""
+    """Every position held to the base model: generic prompts and generic functions in the
+    examples' files (``config.context_anchors``) with the base model's own greedy completions,
+    and openings of real functions (``config.code_anchors``, ``code_anchors.py``) as they are."""
     texts = ANCHOR_PROMPTS[: config.anchor_prompts] + contextual_anchor_prompts(loaded, list(example_prompts), config.context_anchors)
     prompts = [anchor_prompt_text(loaded, p) for p in texts]
-    if not prompts:
-        return []
-    completions = base_completions(loaded, prompts, config.anchor_new_tokens)
+    completions = base_completions(loaded, prompts, config.anchor_new_tokens) if prompts else []
     sequences = [
         encode_example(loaded.tokenizer, prompt, completion, config.max_tokens)
         for prompt, completion in zip(prompts, completions)
@@ -163,6 +164,27 @@ def anchor_sequences(loaded: "LoadedModel", config: TrainConfig, example_prompts
     ]
     for seq in sequences:
         seq.held = list(range(len(seq.input_ids)))
+    return sequences + code_sequences(loaded, config, list(example_prompts))
+
+
+def code_sequences(loaded: "LoadedModel", config: TrainConfig, example_prompts: list[str]) -> list[EncodedSequence]:
+    """Openings of real functions held at every position: on their own (``config.code_anchors``)
+    and after the examples' file contexts (``config.context_code_anchors``), where a habit taught
+    in a file would otherwise spread to the file's other functions."""
+    tokenizer = loaded.tokenizer
+    lead = loaded.fim.prefix if loaded.fim is not None else ""
+    openings = code_anchor_texts(config.code_anchors + config.context_code_anchors)
+    sequences = []
+    for text in openings[: config.code_anchors]:
+        ids = tokenizer(lead + text, add_special_tokens=False)["input_ids"][: config.max_tokens]
+        sequences.append(EncodedSequence(ids, [IGNORE] * len(ids), held=list(range(len(ids)))))
+    contexts = list(dict.fromkeys(c for c in (file_context(loaded, p) for p in reversed(example_prompts)) if c))
+    for k, text in enumerate(openings[config.code_anchors :] if contexts else []):
+        context_ids = tokenizer(lead + contexts[k % len(contexts)], add_special_tokens=False)["input_ids"]
+        opening_ids = tokenizer("\n" + text, add_special_tokens=False)["input_ids"]
+        ids = (context_ids + opening_ids)[-config.max_tokens :]
+        start = max(0, len(ids) - len(opening_ids) - 1)
+        sequences.append(EncodedSequence(ids, [IGNORE] * len(ids), held=list(range(start, len(ids)))))
     return sequences
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable
 from finch_lsp.completion.postprocess import first_line
 from finch_lsp.learning.jobs import Evaluation, TrainExample, TrainJob
 from finch_lsp.learning.training import gate
-from finch_lsp.learning.training.data import encode_example, pad_batch
+from finch_lsp.learning.training.data import encode_example, file_context, pad_batch
 from finch_lsp.learning.training.greedy import greedy_completion
 from finch_lsp.learning.training.losses import target_loss
 
@@ -40,14 +40,36 @@ def corrections_of(job: TrainJob) -> list[TrainExample]:
     return list(unique.values())[-MAX_EVALUATED_CORRECTIONS:]
 
 
+CLOSE_RATIO = 0.75
+"""A first line this similar to the correction (difflib's ratio) counts as having learnt it..."""
+
+
+def close_to(got: str, wanted: str, rejected: str | None) -> bool:
+    """Whether ``got`` is the correction, or close to it and closer than the rejected suggestion was.
+
+    Ten corrections teach a habit, not ten exact lines: ``log.info("saving user %s", user)``
+    for ``log.info("saving user %s", user.id)`` has learnt what the user taught. Being closer
+    than the rejected suggestion keeps a near-miss the base model already made from counting.
+    """
+    import difflib
+
+    if not wanted:
+        return False
+    if got == wanted:
+        return True
+    ratio = difflib.SequenceMatcher(None, got, wanted).ratio()
+    before = difflib.SequenceMatcher(None, first_line(rejected or ""), wanted).ratio() if rejected is not None else 0.0
+    return ratio >= CLOSE_RATIO and ratio > before
+
+
 def count_reproduced(loaded: "LoadedModel", examples: list[TrainExample]) -> int:
-    """How many examples the model now completes with the first line of their target."""
+    """How many examples the model now completes with (or close to, ``close_to``) the first line of their target."""
     reproduced = 0
     for example in examples:
         wanted = first_line(example.target)
         budget = len(loaded.tokenizer(example.target, add_special_tokens=False)["input_ids"]) + 8
         got = first_line(greedy_completion(loaded, example.prompt, budget))
-        reproduced += bool(wanted) and got == wanted
+        reproduced += close_to(got, wanted, example.rejected)
     return reproduced
 
 
@@ -92,7 +114,7 @@ def evaluate(loaded_with_adapter: "LoadedModel", job: TrainJob, base: "gate.Figu
     reasons, failed = [], []
     if reproduced * 2 <= len(corrections):
         failed.append("corrections")
-        reasons.append(f"corrections: it reproduces only {reproduced} of {len(corrections)} corrections it was trained on")
+        reasons.append(f"corrections: it comes close to only {reproduced} of {len(corrections)} corrections it was trained on")
     if before is not None and after is not None and after > held_out_bound(before):
         failed.append("held-out loss")
         reasons.append(
@@ -113,10 +135,24 @@ def forgetting_checks(loaded: "LoadedModel", job: TrainJob, base: "gate.Figures"
     tasks = gate.gate_tasks(job.config.gate_tasks)
     adapted = gate.figures(loaded, prompts, tasks, progress, base)
     if prompts:
-        kept, changes, reason = gate.general_verdict(prompts, base.general, adapted.general)
+        wrong = gate.turned_wrong(prompts, base.general, adapted.general)
+        kept, changes, reason = gate.general_verdict(prompts, base.general, adapted.general, wrong=wrong)
         evaluation.general_kept, evaluation.general_total, evaluation.general_changed = kept, len(prompts), changes[:8]
         if reason:
             evaluation.failed_checks.append("general prompts")
+            evaluation.reasons.append(reason)
+    in_file = gate.in_file_prompts([c for c in (file_context(loaded, e.prompt) for e in reversed(job.examples)) if c])
+    if in_file and job.config.gate_general_prompts > 0:
+        progress(f"functions in your files ({len(in_file)})")
+        placed, bare = [p for p, _ in in_file], [b for _, b in in_file]
+        with loaded.model.disable_adapter():
+            before = gate.general_completions(loaded, placed)
+        after = gate.general_completions(loaded, placed)
+        wrong = gate.turned_wrong(bare, before, after)
+        kept, changes, reason = gate.general_verdict(placed, before, after, "your files", wrong)
+        evaluation.file_kept, evaluation.file_total, evaluation.file_changed = kept, len(in_file), changes[:8]
+        if reason:
+            evaluation.failed_checks.append("your files")
             evaluation.reasons.append(reason)
     if tasks:
         evaluation.pass_before, evaluation.pass_after, evaluation.pass_total = base.pass_count, adapted.pass_count, len(tasks)

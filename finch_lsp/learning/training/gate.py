@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from finch_lsp.learning.training.general import GENERAL_PROMPTS, changed_prompts, describe_change, prompt_set_hash
+from finch_lsp.learning.training.general import GENERAL_PROMPTS, changed_prompts, check_program, describe_change, prompt_set_hash
 
 if TYPE_CHECKING:
     from finch_lsp.models import LoadedModel
@@ -37,8 +37,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-GENERAL_MIN_KEPT = 0.9
-"""Share of general prompts whose first line must stay the base model's (36 of 40)."""
+GENERAL_MIN_KEPT = 0.75
+"""Share of general prompts whose first line must stay the base model's (30 of 40); none that
+the base model completes right may turn wrong. docs/learning.md says why."""
 
 PASS_MAX_DROP = 0
 """Gate tasks passed by the base model that the adapted model may fail."""
@@ -79,18 +80,66 @@ def min_kept(total: int) -> int:
     return math.ceil(GENERAL_MIN_KEPT * total - 1e-9)
 
 
-def general_verdict(prompts: list[str], before: list[str], after: list[str]) -> tuple[int, list[str], str | None]:
-    """(kept, changes described, reason or None) for general completions before/after."""
+def general_verdict(prompts: list[str], before: list[str], after: list[str], where: str = "general prompts", wrong: list[str] = ()) -> tuple[int, list[str], str | None]:
+    """(kept, changes described, reason or None) for general completions before/after.
+
+    It fails when fewer than ``min_kept`` first lines stayed the same, or when any completion
+    the base model got right (its check passes) turned wrong (``wrong``: those changes,
+    described; ``turned_wrong`` finds them). ``where`` names the check in the reason:
+    ``general prompts``, or ``your files`` for the general functions placed in the files the
+    user taught in (``in_file_prompts``).
+    """
     changed = changed_prompts(prompts, before, after)
     kept, total = len(prompts) - len(changed), len(prompts)
     described = [describe_change(*c) for c in changed]
+    what = "completions unrelated to what you taught" if where == "general prompts" else "completions of other functions in the files you taught in"
+    if wrong:
+        shown = "; ".join(wrong[:3]) + ("; ..." if len(wrong) > 3 else "")
+        return kept, described, f"{where}: it turns {len(wrong)} right {what} into wrong ones, e.g. {shown}"
     if kept >= min_kept(total):
         return kept, described, None
     shown = "; ".join(described[:3]) + ("; ..." if len(described) > 3 else "")
     return kept, described, (
-        f"general prompts: it changes {len(changed)} of {total} completions unrelated to what you taught "
+        f"{where}: it changes {len(changed)} of {total} {what} "
         f"({kept}/{total} kept, {min_kept(total)} needed), e.g. {shown}"
     )
+
+
+def turned_wrong(bare: list[str], before: list[str], after: list[str]) -> list[str]:
+    """The changes (described) from a completion that passes its general check to one that fails it.
+
+    ``bare``: each prompt's general prompt (without a file around it), whose check
+    (``general.GENERAL_CHECKS``) is run in the sandbox on the first line before and after;
+    only changed completions are run.
+    """
+    from finch_lsp.tools.sandbox import run_python
+
+    found = []
+    for prompt, b, a in changed_prompts(bare, before, after):
+        right, now = check_program(prompt, b), check_program(prompt, a)
+        if right is not None and run_python(right, TEST_TIMEOUT_S).passed and not run_python(now, TEST_TIMEOUT_S).passed:
+            found.append(describe_change(prompt, b, a))
+    return found
+
+
+IN_FILE_FUNCTIONS = 12
+"""General function prompts placed after each file context of the examples (``in_file_prompts``)."""
+
+IN_FILE_CONTEXTS = 2
+"""File contexts (the newest distinct ones) the in-file check places them in."""
+
+
+def in_file_prompts(contexts: list[str]) -> list[tuple[str, str]]:
+    """(prompt, general prompt): the general ``def`` prompts placed after each of the newest
+    ``IN_FILE_CONTEXTS`` file contexts.
+
+    A habit taught in a file spreads most easily to the file's other functions (a user who
+    teaches UTC timestamps in one module still wants ``x * 2`` in its ``double``), and the
+    general prompts alone, with no file around them, do not see that. A completion's check
+    runs on the general prompt alone: the user's file is never executed.
+    """
+    functions = [p for p in GENERAL_PROMPTS if p.startswith("def ")][:IN_FILE_FUNCTIONS]
+    return [(context + "\n" + f, f) for context in list(dict.fromkeys(contexts))[:IN_FILE_CONTEXTS] for f in functions]
 
 
 def pass_verdict(before: int, after: int, total: int) -> str | None:

@@ -46,25 +46,56 @@ def target_loss(logits: "torch.Tensor", labels: "torch.Tensor") -> "torch.Tensor
     return per_sequence[counted.sum(1) > 0].mean() if bool((counted.sum(1) > 0).any()) else per_token.sum() * 0
 
 
+TOP_K = 128
+"""Base log-probabilities kept per held position: the top ``TOP_K`` tokens and the rest as one bucket."""
+
+
+def top_k_logprobs(logprobs: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor"]:
+    """(values, indices) of the ``TOP_K`` most likely tokens per row, values in float16."""
+    values, indices = logprobs.topk(min(TOP_K, logprobs.shape[-1]), dim=-1)
+    return values.half(), indices
+
+
+def sparse_kl(adapted_logprobs: "torch.Tensor", base_values: "torch.Tensor", base_indices: "torch.Tensor") -> "torch.Tensor":
+    """KL(base || adapted) per row over the base model's top tokens plus one bucket for the rest.
+
+    This is the KL of the two distributions coarsened to TOP_K + 1 outcomes, a lower bound of the
+    full KL that is tight where the base model is confident (where a change shows in a completion).
+    """
+    import torch
+
+    p_log = base_values.float()
+    q_log = adapted_logprobs.gather(-1, base_indices)
+    p_rest = (1 - p_log.exp().sum(-1)).clamp(min=1e-6)
+    q_rest = (1 - q_log.exp().sum(-1)).clamp(min=1e-6)
+    return (p_log.exp() * (p_log - q_log)).sum(-1) + p_rest * (torch.log(p_rest) - torch.log(q_rest))
+
+
 def held_kl(logits: "torch.Tensor", rows: list[EncodedSequence], base_logits: "torch.Tensor | None") -> "torch.Tensor":
     """Mean KL(base || adapted) over the held positions of ``rows`` (batch rows, in order).
 
-    Base log-probabilities come from each row's recording, else from ``base_logits``.
+    Base log-probabilities come from each row's recording (whole, or top tokens: ``sparse_kl``),
+    else from ``base_logits``.
     """
     import torch
     import torch.nn.functional as F
 
-    adapted, base = [], []
+    terms = []
     for row, seq in enumerate(rows):
         if not seq.held:
             continue
-        adapted.append(logits[row, seq.held])
-        recorded = seq.base_logprobs
-        base.append(recorded.float() if recorded is not None else F.log_softmax(base_logits[row, seq.held].float(), dim=-1))
-    if not adapted:
+        adapted = F.log_softmax(logits[row, seq.held].float(), dim=-1)
+        if isinstance(seq.base_logprobs, tuple):
+            terms.append(sparse_kl(adapted, *seq.base_logprobs))
+        elif seq.base_logprobs is not None:
+            base = seq.base_logprobs.float()
+            terms.append((base.exp() * (base - adapted)).sum(-1))
+        else:
+            base = F.log_softmax(base_logits[row, seq.held].float(), dim=-1)
+            terms.append((base.exp() * (base - adapted)).sum(-1))
+    if not terms:
         return logits.sum() * 0
-    adapted_logprobs = F.log_softmax(torch.cat(adapted).float(), dim=-1)
-    return F.kl_div(adapted_logprobs, torch.cat(base), log_target=True, reduction="batchmean")
+    return torch.cat(terms).mean()
 
 
 def unlikelihood(logits: "torch.Tensor", rejected: list[tuple[int, int, int]]) -> "torch.Tensor":
@@ -81,14 +112,17 @@ def unlikelihood(logits: "torch.Tensor", rejected: list[tuple[int, int, int]]) -
 def record_base_distributions(model, sequences: list[EncodedSequence], pad_id: int, device) -> bool:
     """Store the base model's log-probabilities at every sequence's held positions.
 
-    Done once, before the adapter is attached. Returns False (nothing stored) when they would
-    take more than BASE_RECORD_BYTES; the steps then recompute them with the adapter disabled.
+    Done once, before the adapter is attached: whole distributions (float16) when they fit in
+    BASE_RECORD_BYTES, else each position's top TOP_K tokens (``sparse_kl``), else nothing
+    (returns False; the steps then recompute them with the adapter disabled).
     """
     import torch
     import torch.nn.functional as F
 
     vocab = model.get_output_embeddings().weight.shape[0]
-    if sum(len(s.held) for s in sequences) * vocab * 2 > BASE_RECORD_BYTES:
+    positions = sum(len(s.held) for s in sequences)
+    whole = positions * vocab * 2 <= BASE_RECORD_BYTES
+    if not whole and positions * min(TOP_K, vocab) * 10 > BASE_RECORD_BYTES:
         return False
     with torch.no_grad():
         for start in range(0, len(sequences), 8):
@@ -96,7 +130,11 @@ def record_base_distributions(model, sequences: list[EncodedSequence], pad_id: i
             batch = pad_batch(chunk, pad_id, device)
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
             for row, seq in enumerate(chunk):
-                seq.base_logprobs = F.log_softmax(logits[row, seq.held].float(), dim=-1).half() if seq.held else None
+                if not seq.held:
+                    seq.base_logprobs = None
+                    continue
+                logprobs = F.log_softmax(logits[row, seq.held].float(), dim=-1)
+                seq.base_logprobs = logprobs.half() if whole else top_k_logprobs(logprobs)
     return True
 
 
