@@ -374,6 +374,9 @@ def _train_example(e: Example) -> TrainExample:
 
 def _summary(evaluation: dict) -> str:
     parts = [f"reproduces {evaluation.get('reproduced')}/{evaluation.get('total')} corrections"]
+    if evaluation.get("scale", 1.0) != 1.0:
+        full = "; ".join(evaluation.get("reasons_at_full") or [])
+        parts.append(f"kept at {evaluation['scale']:.0%} strength" + (f" (at full strength: {full})" if full else ""))
     before, after = evaluation.get("held_out_loss_before"), evaluation.get("held_out_loss_after")
     if before is not None and after is not None:
         parts.append(f"held-out loss {before:.3f} -> {after:.3f}")

@@ -67,6 +67,8 @@ class TrainConfig(msgspec.Struct):
     gate_tasks: int = 40
     """How many of the gate's shipped HumanEval tasks the base model is measured on (0: check off);
     the adapter is then run on those the base model passes."""
+    gate_scales: list[float] = msgspec.field(default_factory=lambda: [0.7, 0.5])
+    """Weaker strengths the gate tries, in order, when only its forgetting checks fail ([]: none)."""
 
 class TrainJob(msgspec.Struct):
     """Everything the trainer process needs, written by the server as JSON."""
@@ -109,6 +111,10 @@ class Evaluation(msgspec.Struct):
     pass_after: int | None = None
     """...and how many of those the adapted model still passes (a lower bound of its own count)."""
     pass_total: int = 0
+    scale: float = 1.0
+    """Strength the adapter is saved at: 1.0, or the weaker one of ``TrainConfig.gate_scales`` that passed."""
+    reasons_at_full: list[str] = msgspec.field(default_factory=list)
+    """Why it failed at full strength, when a weaker strength passed."""
     gate_seconds: float = 0.0
     """Time the gate took (the adapter side; base figures come from the cache when present)."""
 

@@ -79,6 +79,7 @@ def run_family(family: Family, seed: int, model: str, device: str, settings: dic
         "kept": len(unrelated) - len(changed), "unrelated": len(unrelated), "wrong": len(wrong),
         "changes": [f"{family.unrelated[i].prompt.split(chr(10))[0]} {first_line(unrelated_before[i])!r} -> {first_line(unrelated_after[i])!r}" for i in changed],
         "passed": e.passed, "failed": e.failed_checks, "general": f"{e.general_kept}/{e.general_total}",
+        "scale": e.scale, "reasons": e.reasons_at_full or e.reasons,
         "general_changes": e.general_changed[:5], "file_changes": e.file_changed[:3],
         "in_file": f"{e.file_kept}/{e.file_total}" if e.file_kept is not None else "-",
         "pass_before": e.pass_before, "pass_after": e.pass_after, "pass_total": e.pass_total,
@@ -94,7 +95,7 @@ def render(rows: list[dict], model: str, settings: dict, command: str) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        verdict = "active" if r["passed"] else "refused: " + ", ".join(r["failed"])
+        verdict = (f"active at {r['scale']:.0%}" if r["scale"] != 1.0 else "active") if r["passed"] else "refused: " + ", ".join(r["failed"])
         lines.append(
             f"| {r['family']} | {r['seed']} | {r['held_before']}/{r['held']} | {r['held_after']}/{r['held']} | {r['kept']}/{r['unrelated']} "
             f"| {r['wrong']} | {r['general']} | {r['in_file']} | {r['pass_after']}/{r['pass_before']} of {r['pass_total']} | {verdict} | {r['seconds']:.0f} ({r['gate_seconds']:.0f}) | {r['cpu_seconds']:.0f} |"
@@ -120,7 +121,7 @@ def run_family_bench(args: argparse.Namespace) -> int:
             row = run_family(family, seed, model, device, settings, cache_dir)
             rows.append(row)
             print(f"{family.name} seed {seed}: held-out {row['held_before']}->{row['held_after']}/6, unrelated kept {row['kept']}/6, wrong {row['wrong']}, "
-                  f"general {row['general']}, in-file {row['in_file']}, gate tasks {row['pass_after']}/{row['pass_before']}, {'active' if row['passed'] else 'refused ' + str(row['failed'])}, "
+                  f"general {row['general']}, in-file {row['in_file']}, gate tasks {row['pass_after']}/{row['pass_before']}, {('active at ' + str(row['scale'])) if row['passed'] else 'refused ' + str(row['failed'])}, reasons {row['reasons']}, "
                   f"{row['seconds']:.0f} s; changed {row['changes']}; general changed {row['general_changes']}; in-file changed {row['file_changes']}; held-out {row['held_after_texts']}", file=sys.stderr, flush=True)
     command = f"finch-lsp bench --learning --families {args.families} --seeds {args.seeds}" + "".join(f" --set {s}" for s in args.set or [])
     section = render(rows, model, settings, command)

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import replace
 
 import msgspec
 import pytest
@@ -381,3 +382,44 @@ def test_code_anchors_are_openings_of_real_functions_held_at_every_position():
     loaded = load_model("tiny-qwen2", "cpu")
     sequences = anchor_sequences(loaded, TrainConfig(anchor_prompts=0, code_anchors=8))
     assert len(sequences) == 8 and all(s.held == list(range(len(s.input_ids))) for s in sequences)
+
+
+def test_the_gate_tries_weaker_strengths_only_for_forgetting_and_restores_the_adapter_when_none_passes(monkeypatch):
+    from finch_lsp.learning.jobs import Evaluation
+    from finch_lsp.learning.training import worker
+    from finch_lsp.models import load_model
+
+    loaded = load_model("tiny-qwen2", "cpu")
+    model = worker.attach_lora(loaded.model, TrainConfig(rank=4, alpha=8))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.fill_(1.0)
+    norm = lambda: sum(float(p.abs().sum()) for n, p in model.named_parameters() if "lora_B" in n)
+    full = norm()
+    seen = []
+
+    def fake_evaluate(passes_below, failed):
+        def evaluate(loaded, job, base, progress):
+            strength = norm() / full
+            seen.append(round(strength, 2))
+            ok = strength < passes_below
+            return Evaluation(ok, 1, 1, None, None, [] if ok else [f"{failed} at {strength:.2f}"], [] if ok else [failed])
+        return evaluate
+
+    job = TrainJob("tiny-qwen2", "cpu", [], "unused", TrainConfig(gate_scales=[0.7, 0.5]))
+    monkeypatch.setattr(worker, "evaluate", fake_evaluate(0.6, "general prompts"))
+    verdict = worker.judge(replace(loaded, model=model), job, None, lambda m: None)
+    assert seen == [1.0, 0.7, 0.5] and verdict.passed and verdict.scale == 0.5
+    assert verdict.reasons_at_full == ["general prompts at 1.00"] and abs(norm() / full - 0.5) < 1e-6  # saved weaker
+    seen.clear()
+    monkeypatch.setattr(worker, "evaluate", fake_evaluate(0.0, "your files"))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.fill_(1.0)
+    verdict = worker.judge(replace(loaded, model=model), job, None, lambda m: None)
+    assert seen == [1.0, 0.7, 0.5] and not verdict.passed and verdict.scale == 1.0 and abs(norm() / full - 1.0) < 1e-6
+    seen.clear()
+    monkeypatch.setattr(worker, "evaluate", fake_evaluate(0.0, "corrections"))  # a weaker adapter cannot learn more
+    assert not worker.judge(replace(loaded, model=model), job, None, lambda m: None).passed and seen == [1.0]

@@ -156,10 +156,50 @@ def train_adapter(job: TrainJob, loaded: "LoadedModel", on_progress: Callable[[d
         losses.append(parts.target)
         on_progress({"epoch": min(step // per_epoch + 1, config.epochs), "epochs": config.epochs, "step": step + 1, "steps": steps, "loss": parts.target, "anchor": parts.anchor, "rejection": parts.rejection})
     model.eval()
-    evaluation = evaluate(replace(loaded, model=model), job, base, lambda m: gate_progress(f"judging the adapter: {m}"))
+    evaluation = judge(replace(loaded, model=model), job, base, gate_progress)
     result = TrainResult(steps, losses, losses[-1], time.perf_counter() - started, evaluation, time.process_time() - cpu_started)
     save_adapter(model, job, result)
     return result
+
+
+FORGETTING_CHECKS = {"held-out loss", "general prompts", "your files", "pass@1"}
+"""The checks a weaker adapter can pass where the full one failed (not ``corrections``)."""
+
+
+def scale_adapter(model, factor: float) -> None:
+    """Multiply the adapter's update by ``factor`` (its LoRA B matrices; B A is the update)."""
+    import torch
+
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.mul_(factor)
+
+
+def judge(loaded: "LoadedModel", job: TrainJob, base, progress: Callable[[str], None]):
+    """The gate's evaluation of the adapter on ``loaded.model``, at full strength and, when only
+    forgetting checks fail, at the weaker strengths of ``job.config.gate_scales``.
+
+    A weaker adapter (its update scaled down, the base and the trained weights interpolated)
+    keeps less of the habit and disturbs less of the rest. The first strength that passes
+    every check is kept and saved (``Evaluation.scale``); when none does, the full-strength
+    adapter is saved with its verdict.
+    """
+    evaluation = evaluate(loaded, job, base, lambda m: progress(f"judging the adapter: {m}"))
+    current = 1.0
+    for scale in job.config.gate_scales:
+        if evaluation.passed or not set(evaluation.failed_checks) <= FORGETTING_CHECKS:
+            break
+        scale_adapter(loaded.model, scale / current)
+        current = scale
+        candidate = evaluate(loaded, job, base, lambda m: progress(f"judging the adapter at {scale:.0%} strength: {m}"))
+        candidate.scale = scale
+        if candidate.passed:
+            candidate.reasons_at_full = evaluation.reasons
+            return candidate
+    if current != 1.0:
+        scale_adapter(loaded.model, 1.0 / current)
+    return evaluation
 
 
 def base_gate_figures(job: TrainJob, loaded: "LoadedModel", progress: Callable[[str], None]) -> "gate.Figures | None":
