@@ -200,3 +200,23 @@ def test_every_general_check_passes_a_right_completion_and_fails_a_wrong_one():
     for prompt in GENERAL_CHECKS:
         assert run_python(check_program(prompt, right_answer(prompt)), 10).passed, prompt
         assert not run_python(check_program(prompt, " None"), 10).passed, prompt
+
+
+def test_a_tie_of_the_base_model_turning_wrong_is_not_counted_a_held_completion_is():
+    prompts = ["def area(width, height):\n    return", "def total(values):\n    return"]
+    before, after = [" width * height", " sum(values)"], [" width / height", " len(values)"]
+    assert len(gate.turned_wrong(prompts, before, after)) == 2  # no margins: every right one counts
+    wrong = gate.turned_wrong(prompts, before, after, [0.5, gate.TIE_MARGIN / 2])
+    assert wrong == ["`return` 'width * height' -> 'width / height'"]
+
+
+def test_margins_say_how_firmly_the_model_holds_a_completion():
+    from finch_lsp.models import load_model
+
+    loaded = load_model("tiny-qwen2", "cpu")
+    prompt = "def add(a, b):\n    return"
+    (completion,) = gate.general_completions(loaded, [prompt])
+    (held,) = gate.general_margins(loaded, [prompt], [completion])
+    assert held >= 0  # greedy: its own tokens lead
+    (other,) = gate.general_margins(loaded, [prompt], [completion + " zq"])
+    assert other < held or other < 0

@@ -124,7 +124,7 @@ def test_anchor_loss_is_zero_for_a_fresh_adapter_and_grows_with_a_change():
     from finch_lsp.models import load_model
 
     loaded = load_model("tiny-qwen2", "cpu")
-    config = TrainConfig(rank=4, alpha=8, anchor_prompts=3, anchor_new_tokens=4)
+    config = TrainConfig(rank=4, alpha=8, anchor_prompts=3, anchor_new_tokens=4, code_anchors=0, context_code_anchors=0)
     job = TrainJob("tiny-qwen2", "cpu", [TrainExample("def f(x):\n    return", " x + 1", 10.0)], "unused", config)
     examples, anchors = prepare_sequences(job, loaded)
     rows = examples + anchors

@@ -135,7 +135,7 @@ def forgetting_checks(loaded: "LoadedModel", job: TrainJob, base: "gate.Figures"
     tasks = gate.gate_tasks(job.config.gate_tasks)
     adapted = gate.figures(loaded, prompts, tasks, progress, base)
     if prompts:
-        wrong = gate.turned_wrong(prompts, base.general, adapted.general)
+        wrong = gate.turned_wrong(prompts, base.general, adapted.general, base.margins or None)
         kept, changes, reason = gate.general_verdict(prompts, base.general, adapted.general, wrong=wrong)
         evaluation.general_kept, evaluation.general_total, evaluation.general_changed = kept, len(prompts), changes[:8]
         if reason:
@@ -147,8 +147,9 @@ def forgetting_checks(loaded: "LoadedModel", job: TrainJob, base: "gate.Figures"
         placed, bare = [p for p, _ in in_file], [b for _, b in in_file]
         with loaded.model.disable_adapter():
             before = gate.general_completions(loaded, placed)
+            margins = gate.general_margins(loaded, placed, before)
         after = gate.general_completions(loaded, placed)
-        wrong = gate.turned_wrong(bare, before, after)
+        wrong = gate.turned_wrong(bare, before, after, margins)
         kept, changes, reason = gate.general_verdict(placed, before, after, "your files", wrong)
         evaluation.file_kept, evaluation.file_total, evaluation.file_changed = kept, len(in_file), changes[:8]
         if reason:

@@ -53,7 +53,7 @@ TEST_TIMEOUT_S = 10.0
 GATE_DATA = Path(__file__).with_name("gate_data") / "humaneval_gate.jsonl.gz"
 """The HumanEval problems the gate uses: rows of HumanEval.jsonl, verbatim (MIT, notice beside)."""
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 """Bumped when what the cache holds, or how it is computed, changes."""
 
 Progress = Callable[[str], None]
@@ -66,6 +66,8 @@ class Figures:
     general: list[str] = field(default_factory=list)
     completions: dict[str, str] = field(default_factory=dict)
     passed: dict[str, bool] = field(default_factory=dict)
+    margins: list[float] = field(default_factory=list)
+    """Per general completion, how firmly the model holds it (``general_margins``); base side only."""
 
     @property
     def pass_count(self) -> int:
@@ -105,17 +107,28 @@ def general_verdict(prompts: list[str], before: list[str], after: list[str], whe
     )
 
 
-def turned_wrong(bare: list[str], before: list[str], after: list[str]) -> list[str]:
+TIE_MARGIN = 0.1
+"""A base completion held by less than this (nats: its two best next tokens within about 10% in
+probability somewhere on the line) is a tie: no adapter can be held to keep it."""
+
+
+def turned_wrong(bare: list[str], before: list[str], after: list[str], margins: list[float] | None = None) -> list[str]:
     """The changes (described) from a completion that passes its general check to one that fails it.
 
     ``bare``: each prompt's general prompt (without a file around it), whose check
     (``general.GENERAL_CHECKS``) is run in the sandbox on the first line before and after;
-    only changed completions are run.
+    only changed completions are run. With ``margins`` (the base model's, ``general_margins``)
+    a base completion the base model itself holds by less than ``TIE_MARGIN`` is not counted:
+    smollm2-135m's `sum(value for value in values if isinstance(value, (int, float)))` for
+    ``total`` is such a tie (0.06 nats from `list`), and adapters at any strength flip it.
     """
     from finch_lsp.tools.sandbox import run_python
 
+    held = set(bare) if margins is None else {p for p, m in zip(bare, margins) if m >= TIE_MARGIN}
     found = []
     for prompt, b, a in changed_prompts(bare, before, after):
+        if prompt not in held:
+            continue
         right, now = check_program(prompt, b), check_program(prompt, a)
         if right is not None and run_python(right, TEST_TIMEOUT_S).passed and not run_python(now, TEST_TIMEOUT_S).passed:
             found.append(describe_change(prompt, b, a))
@@ -169,7 +182,7 @@ def read_cached(cache_dir: str | None, key: str) -> Figures | None:
     path = Path(cache_dir) / f"base-{key}.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return Figures(list(data["general"]), dict(data["completions"]), {k: bool(v) for k, v in data["passed"].items()})
+        return Figures(list(data["general"]), dict(data["completions"]), {k: bool(v) for k, v in data["passed"].items()}, [float(m) for m in data["margins"]])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -180,7 +193,7 @@ def write_cached(cache_dir: str | None, key: str, figures: Figures, model_name: 
     os.makedirs(cache_dir, mode=0o700, exist_ok=True)
     path = Path(cache_dir) / f"base-{key}.json"
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"model": model_name, "general": figures.general, "completions": figures.completions, "passed": figures.passed}), encoding="utf-8")
+    tmp.write_text(json.dumps({"model": model_name, "general": figures.general, "completions": figures.completions, "passed": figures.passed, "margins": figures.margins}), encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -202,6 +215,30 @@ def general_completions(loaded: "LoadedModel", prompts: list[str]) -> list[str]:
     return base_completions(loaded, [anchor_prompt_text(loaded, p) for p in prompts], GENERAL_NEW_TOKENS)
 
 
+def general_margins(loaded: "LoadedModel", prompts: list[str], completions: list[str]) -> list[float]:
+    """For each completion, the smallest log-probability lead of its token over the model's best
+    other token along its first line: how firmly ``loaded.model`` (as it is now) holds it."""
+    import torch
+
+    from finch_lsp.learning.training.greedy import anchor_prompt_text
+
+    tokenizer, margins = loaded.tokenizer, []
+    with torch.no_grad():
+        for prompt, completion in zip(prompts, completions):
+            prompt_ids = tokenizer(anchor_prompt_text(loaded, prompt), add_special_tokens=False)["input_ids"]
+            line = completion.lstrip("\n").split("\n", 1)[0]
+            line_ids = tokenizer(line, add_special_tokens=False)["input_ids"]
+            if not line_ids:
+                margins.append(0.0)
+                continue
+            ids = torch.tensor([prompt_ids + line_ids], device=loaded.device)
+            logprobs = torch.log_softmax(loaded.model(input_ids=ids).logits[0, len(prompt_ids) - 1 : -1].float(), dim=-1)
+            chosen = logprobs.gather(1, torch.tensor(line_ids, device=loaded.device)[:, None])[:, 0]
+            others = logprobs.scatter(1, torch.tensor(line_ids, device=loaded.device)[:, None], float("-inf")).max(dim=1).values
+            margins.append(float((chosen - others).min()))
+    return margins
+
+
 def figures(loaded: "LoadedModel", prompts: list[str], tasks: list["Task"], progress: Progress, base: Figures | None = None) -> Figures:
     """``loaded.model``'s side of the gate.
 
@@ -215,6 +252,8 @@ def figures(loaded: "LoadedModel", prompts: list[str], tasks: list["Task"], prog
         tasks = [t for t in tasks if base.passed.get(t.name)]
     progress(f"general prompts ({len(prompts)})")
     result = Figures(general=general_completions(loaded, prompts))
+    if base is None:
+        result.margins = general_margins(loaded, prompts, result.general)
     pending = {}
     with ThreadPoolExecutor(max_workers=2) as pool:
         for i, task in enumerate(tasks):
