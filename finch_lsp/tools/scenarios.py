@@ -51,6 +51,20 @@ UNRELATED: list[tuple[str, str]] = [
 training (greedy, single line). Learning pathlib must leave them as they are; the greeting is
 checked as "still a greeting" because that is what a user would notice."""
 
+UNRELATED_CHECKS: dict[str, str] = {
+    "def area(width, height):\n    return": "assert area(2, 3) == 6",
+    "def greet(name):\n    return": "assert 'Ada' in greet('Ada')",
+    "def is_even(n):\n    return": "assert is_even(4) and not is_even(3)",
+    "def square(x):\n    return": "assert square(3) == 9 and square(4) == 16",
+    "def full_name(first, last):\n    return": "assert full_name('Ada', 'Lovelace') == 'Ada Lovelace'",
+    "def average(numbers):\n    return": "assert average([1, 2, 3]) == 2",
+}
+"""What a right completion of each unrelated prompt does: a change from right to wrong is what
+a user must never see (smollm2-135m gets the first four right before training)."""
+
+MAX_UNRELATED_CHANGED = 1
+"""Unrelated first lines that may change, none of them from right to wrong."""
+
 MIN_UNSEEN_HITS = 3
 """How many of UNSEEN_PROMPTS must switch to pathlib for the scenario to pass."""
 
@@ -74,20 +88,34 @@ def keeps_completion(prompt: str, expected: str, got: str) -> bool:
     return first_line(got) == first_line(expected)
 
 
+def turned_wrong(prompt: str, before: str, after: str) -> bool:
+    """Whether the completion of unrelated ``prompt`` was right (its check passes) and is not any more."""
+    from finch_lsp.tools.sandbox import run_python
+
+    check = UNRELATED_CHECKS[prompt]
+    program = lambda completion: f"{prompt}{completion.lstrip(chr(10)).split(chr(10), 1)[0]}\n\n{check}\n"
+    return run_python(program(before), 10).passed and not run_python(program(after), 10).passed
+
+
 def score(unseen: list[str], unrelated: list[str], unrelated_before: list[str] | None = None) -> dict:
     """Hits and kept counts for completions of UNSEEN_PROMPTS and UNRELATED (in their order).
 
     ``unrelated_before`` (the completions before training, when measured) replaces the
-    recorded expectations, so the check holds for any generation settings.
+    recorded expectations, so the check holds for any generation settings. Passed: at least
+    MIN_UNSEEN_HITS hits, at most MAX_UNRELATED_CHANGED unrelated first lines changed, and none
+    of them from right to wrong (``wrong``, run in the sandbox).
     """
     expected = unrelated_before or [want for _, want in UNRELATED]
     kept = [keeps_completion(prompt, want, got) for (prompt, _), want, got in zip(UNRELATED, expected, unrelated)]
+    wrong = [UNRELATED[i][0] for i, ok in enumerate(kept) if not ok and turned_wrong(UNRELATED[i][0], expected[i], unrelated[i])]
     hits = [uses_pathlib(text) for text in unseen]
+    changed = [UNRELATED[i][0] for i, ok in enumerate(kept) if not ok]
     return {
         "hits": sum(hits),
         "unseen": len(unseen),
         "kept": sum(kept),
         "unrelated": len(unrelated),
-        "passed": sum(hits) >= MIN_UNSEEN_HITS and all(kept),
-        "changed": [UNRELATED[i][0] for i, ok in enumerate(kept) if not ok],
+        "passed": sum(hits) >= MIN_UNSEEN_HITS and len(changed) <= MAX_UNRELATED_CHANGED and not wrong,
+        "changed": changed,
+        "wrong": wrong,
     }

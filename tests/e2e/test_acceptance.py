@@ -1,5 +1,6 @@
 """Issue-level acceptance: teach "read files with pathlib" through the real server on the
-embedded model, CPU, default settings; the preference generalises and nothing else moves.
+embedded model, CPU, default settings; the preference generalises, the gate activates it, and no
+unrelated completion turns from right to wrong.
 """
 
 import asyncio
@@ -7,7 +8,7 @@ import time
 
 import pytest
 
-from finch_lsp.tools.scenarios import MIN_UNSEEN_HITS, TRAIN_CASES, UNRELATED, UNSEEN_PROMPTS, score, uses_pathlib
+from finch_lsp.tools.scenarios import MAX_UNRELATED_CHANGED, MIN_UNSEEN_HITS, TRAIN_CASES, UNRELATED, UNSEEN_PROMPTS, score, uses_pathlib
 from tests.e2e.lsp import command, end_of, inline, open_doc, start, wait_ready
 
 pytestmark = pytest.mark.slow
@@ -46,7 +47,8 @@ async def test_pathlib_preference_is_learned_without_forgetting(tmp_path):
         newly = [p for p, b, a in zip(UNSEEN_PROMPTS, unseen_before, unseen_after) if uses_pathlib(a) and not uses_pathlib(b)]
         report = {"before": unseen_before, "after": unseen_after, "unrelated_before": unrelated_before, "unrelated_after": unrelated_after}
         assert len(newly) >= MIN_UNSEEN_HITS, report
-        assert result["changed"] == [], report
+        # what was right stays right; of the odd ones, at most one moves (issue 9: no single seed's exact lines)
+        assert result["wrong"] == [] and len(result["changed"]) <= MAX_UNRELATED_CHANGED, report
     finally:
         await client.shutdown_session()
         await client.stop()

@@ -423,3 +423,18 @@ def test_the_gate_tries_weaker_strengths_only_for_forgetting_and_restores_the_ad
     seen.clear()
     monkeypatch.setattr(worker, "evaluate", fake_evaluate(0.0, "corrections"))  # a weaker adapter cannot learn more
     assert not worker.judge(replace(loaded, model=model), job, None, lambda m: None).passed and seen == [1.0]
+
+
+def test_the_pathlib_score_allows_one_odd_completion_to_move_but_none_from_right_to_wrong():
+    from finch_lsp.tools.scenarios import UNRELATED, UNSEEN_PROMPTS, score
+
+    before = [want for _, want in UNRELATED]
+    unseen = [" return Path(p).read_text()"] * len(UNSEEN_PROMPTS)
+    assert score(unseen, before, before)["passed"]
+    odd = before[:-1] + [" sum(numbers) / len(numbers)"]  # average: wrong -> right
+    result = score(unseen, odd, before)
+    assert result["passed"] and result["changed"] == [UNRELATED[-1][0]] and result["wrong"] == []
+    broken = [" width / height"] + before[1:]  # area: right -> wrong
+    result = score(unseen, broken, before)
+    assert not result["passed"] and result["wrong"] == [UNRELATED[0][0]]
+    assert not score(unseen, odd[:-2] + [" first", " 0"], before)["passed"]  # two moved
