@@ -68,7 +68,7 @@ def show_completion(label: str, prompt: str, text: str) -> None:
     say(f"  {label}: {last.strip() or '(body)'}  ->  {text!r}")
 
 
-def wait_for(client: StdioClient, key: str, until, timeout: float = 600) -> dict:
+def wait_for(client: StdioClient, key: str, until, timeout: float = 1200) -> dict:
     deadline = time.monotonic() + timeout
     while not until(status := client.command("finch.status")):
         if time.monotonic() > deadline:
