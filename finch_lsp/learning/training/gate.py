@@ -124,10 +124,9 @@ def turned_wrong(bare: list[str], before: list[str], after: list[str], margins: 
     """
     from finch_lsp.tools.sandbox import run_python
 
-    held = set(bare) if margins is None else {p for p, m in zip(bare, margins) if m >= TIE_MARGIN}
     found = []
-    for prompt, b, a in changed_prompts(bare, before, after):
-        if prompt not in held:
+    for prompt, b, a, margin in zip(bare, before, after, margins if margins is not None else [TIE_MARGIN] * len(bare)):
+        if margin < TIE_MARGIN or not changed_prompts([prompt], [b], [a]):
             continue
         right, now = check_program(prompt, b), check_program(prompt, a)
         if right is not None and run_python(right, TEST_TIMEOUT_S).passed and not run_python(now, TEST_TIMEOUT_S).passed:
