@@ -25,7 +25,7 @@ import msgspec
 from finch_lsp.completion.postprocess import first_line
 from finch_lsp.tools.families import Family, check_program, pick
 from finch_lsp.tools.latency import machine_info, machine_line
-from finch_lsp.tools.sandbox import run_python
+from finch_lsp.tools.sandbox import turned_wrong
 
 HEADING = "## Learning (preference families)"
 
@@ -71,7 +71,7 @@ def run_family(family: Family, seed: int, model: str, device: str, settings: dic
         seconds = time.perf_counter() - started
     held_after, unrelated_after = complete(held), complete(unrelated)
     changed = [i for i, (b, a) in enumerate(zip(unrelated_before, unrelated_after)) if first_line(b) != first_line(a)]
-    wrong = [i for i in changed if run_python(check_program(family, i, unrelated_before[i]), 10).passed and not run_python(check_program(family, i, unrelated_after[i]), 10).passed]
+    wrong = [i for i in changed if turned_wrong(check_program(family, i, unrelated_before[i]), check_program(family, i, unrelated_after[i]))]
     e = result.evaluation
     return {
         "family": family.name, "seed": seed,

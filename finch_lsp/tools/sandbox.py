@@ -163,3 +163,9 @@ def _kill_group(proc: subprocess.Popen) -> None:
     except ProcessLookupError:
         pass
     proc.wait()
+
+
+def turned_wrong(right_before: str, program_after: str, timeout: float = 10.0) -> bool:
+    """Whether a program that passed (``right_before``) fails once the completion changed
+    (``program_after``): the one rule for a completion turned from right to wrong."""
+    return run_python(right_before, timeout).passed and not run_python(program_after, timeout).passed

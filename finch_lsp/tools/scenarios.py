@@ -90,11 +90,11 @@ def keeps_completion(prompt: str, expected: str, got: str) -> bool:
 
 def turned_wrong(prompt: str, before: str, after: str) -> bool:
     """Whether the completion of unrelated ``prompt`` was right (its check passes) and is not any more."""
-    from finch_lsp.tools.sandbox import run_python
+    from finch_lsp.tools import sandbox
 
     check = UNRELATED_CHECKS[prompt]
     program = lambda completion: f"{prompt}{completion.lstrip(chr(10)).split(chr(10), 1)[0]}\n\n{check}\n"
-    return run_python(program(before), 10).passed and not run_python(program(after), 10).passed
+    return sandbox.turned_wrong(program(before), program(after))
 
 
 def score(unseen: list[str], unrelated: list[str], unrelated_before: list[str] | None = None) -> dict:

@@ -122,14 +122,14 @@ def turned_wrong(bare: list[str], before: list[str], after: list[str], margins: 
     smollm2-135m's `sum(value for value in values if isinstance(value, (int, float)))` for
     ``total`` is such a tie (0.06 nats from `list`), and adapters at any strength flip it.
     """
-    from finch_lsp.tools.sandbox import run_python
+    from finch_lsp.tools.sandbox import turned_wrong as regressed
 
     found = []
     for prompt, b, a, margin in zip(bare, before, after, margins if margins is not None else [TIE_MARGIN] * len(bare)):
         if margin < TIE_MARGIN or not changed_prompts([prompt], [b], [a]):
             continue
         right, now = check_program(prompt, b), check_program(prompt, a)
-        if right is not None and run_python(right, TEST_TIMEOUT_S).passed and not run_python(now, TEST_TIMEOUT_S).passed:
+        if right is not None and regressed(right, now, TEST_TIMEOUT_S):
             found.append(describe_change(prompt, b, a))
     return found
 
