@@ -68,15 +68,6 @@ def show_completion(label: str, prompt: str, text: str) -> None:
     say(f"  {label}: {last.strip() or '(body)'}  ->  {text!r}")
 
 
-def wait_for(client: StdioClient, key: str, until, timeout: float = 1200) -> dict:
-    deadline = time.monotonic() + timeout
-    while not until(status := client.command("finch.status")):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {key}")
-        time.sleep(0.3)
-    return status
-
-
 def wait_for_verdict(client: StdioClient, timeout: float = 120) -> dict:
     """The newest adapter once the server has judged it."""
     deadline = time.monotonic() + timeout
@@ -141,7 +132,7 @@ def _walk_through(client: StdioClient, model: str) -> int:
     say(f"finch demo: the server on stdio, model {model}")
     client.request("initialize", {"processId": os.getpid(), "capabilities": CAPABILITIES, "initializationOptions": {"finch": {"completion": {"maxNewTokens": 24}}}})
     client.notify("initialized", {})
-    status = wait_for(client, "the model", lambda s: s["model"]["state"] != "loading")
+    status = client.wait_for_status(lambda s: s["model"]["state"] != "loading", what="the model")
     say(f"  model {status['model']['name']} is {status['model']['state']} on {status['model']['device']}")
     editor = Editor(client)
     say("\n1. A completion (ghost text):")
@@ -160,7 +151,7 @@ def _walk_through(client: StdioClient, model: str) -> int:
 
     say("\n4. Finch: Train now")
     say(f"  {client.command('finch.train')}")
-    status = wait_for(client, "training", lambda s: s["training"]["state"] != "running")
+    status = client.wait_for_status(lambda s: s["training"]["state"] != "running", what="training")
     if status["training"]["state"] == "failed":
         say(f"  training failed: {status['training'].get('lastError')}")
         return 1
@@ -168,7 +159,7 @@ def _walk_through(client: StdioClient, model: str) -> int:
     if newest["verdict"] and newest["active"] is False and not newest["evaluation"].get("passed"):
         say(f"  v{newest['version']} was kept but not activated: {newest['verdict']}")
     else:
-        wait_for(client, "the swap", lambda s: s["adapter"]["version"] == newest["version"])
+        client.wait_for_status(lambda s: s["adapter"]["version"] == newest["version"], what="the swap")
         say(f"  adapter v{newest['version']} is live: {newest['verdict']}")
 
     say("\n5. After the hot swap, no restart, on the same unseen functions:")

@@ -8,6 +8,8 @@ included) trains and judges the adapter; the same prompts are completed again wi
 Reported: held-out prompts that follow the habit, unrelated completions unchanged, unrelated
 ones changed into a wrong answer (their check fails in the sandbox), the gate's verdict and
 its pass@1 figures, and the time. ``--set key=value`` overrides a ``TrainConfig`` field (sweeps).
+Each adapter stays in ``<data dir>/adapters/<family>-<seed>`` (the last run's), for
+``bench --quality --adapter`` or a closer look.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -64,11 +67,13 @@ def run_family(family: Family, seed: int, model: str, device: str, settings: dic
     cases, held, unrelated = family.train_cases(), family.held_out_prompts(), family.unrelated_prompts()
     shown, held_before, unrelated_before = complete([p for p, _ in cases]), complete(held), complete(unrelated)
     examples = [TrainExample(prompt=p, target=c, weight=10.0, rejected=s or None) for (p, c), s in zip(cases, shown)]
-    with tempfile.TemporaryDirectory(prefix="finch-family-") as out:
-        job = TrainJob(model, str(loaded.device), examples, out, msgspec.structs.replace(TrainConfig(seed=seed), **settings), gate_cache_dir=cache_dir)
-        started = time.perf_counter()
-        result = train_adapter(job, loaded, lambda progress: None)
-        seconds = time.perf_counter() - started
+    out = Path(cache_dir) / "adapters" / f"{family.name}-{seed}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    job = TrainJob(model, str(loaded.device), examples, str(out), msgspec.structs.replace(TrainConfig(seed=seed), **settings), gate_cache_dir=cache_dir)
+    started = time.perf_counter()
+    result = train_adapter(job, loaded, lambda progress: None)
+    seconds = time.perf_counter() - started
     held_after, unrelated_after = complete(held), complete(unrelated)
     changed = [i for i, (b, a) in enumerate(zip(unrelated_before, unrelated_after)) if first_line(b) != first_line(a)]
     wrong = [i for i in changed if turned_wrong(check_program(family, i, unrelated_before[i]), check_program(family, i, unrelated_after[i]))]

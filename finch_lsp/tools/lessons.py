@@ -39,13 +39,8 @@ class Session:
         items = self.client.request("textDocument/inlineCompletion", {"textDocument": {"uri": uri}, "position": position, "context": {"triggerKind": 1}})["items"]
         return items[0]["insertText"] if items else ""
 
-    def wait(self, done, timeout: float = 900) -> dict:
-        deadline = time.monotonic() + timeout
-        while not done(status := self.client.command("finch.status")):
-            if time.monotonic() > deadline:
-                raise TimeoutError("timed out")
-            time.sleep(0.3)
-        return status
+    def wait(self, done, timeout: float = 1800) -> dict:
+        return self.client.wait_for_status(done, timeout)
 
 
 def measure(session: Session) -> dict:

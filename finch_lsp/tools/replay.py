@@ -136,13 +136,8 @@ class Replayer:
     def status(self) -> dict:
         return self.client.command("finch.status")
 
-    def wait(self, done, timeout: float = 1200) -> dict:
-        deadline = time.monotonic() + timeout
-        while not done(status := self.status()):
-            if time.monotonic() > deadline:
-                raise TimeoutError("timed out waiting for the server")
-            time.sleep(0.5)
-        return status
+    def wait(self, done, timeout: float = 1800) -> dict:
+        return self.client.wait_for_status(done, timeout)
 
 
 def measure(replayer: Replayer, user: list[Path], held_out: list[Path], per_file: int) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from typing import Any, Callable
 
 MessageHandler = Callable[[dict], None]
@@ -59,6 +60,19 @@ class StdioClient:
 
     def command(self, name: str, *args: Any) -> Any:
         return self.request("workspace/executeCommand", {"command": name, "arguments": list(args)})
+
+    def wait_for_status(self, done: Callable[[dict], bool], timeout: float = 1800.0, what: str = "the server") -> dict:
+        """``finch.status``, asked again until ``done(status)`` holds; TimeoutError naming ``what``.
+
+        The limits are generous: a busy 2-core machine loads a model or trains an adapter
+        many times slower than a quiet one.
+        """
+        deadline = time.monotonic() + timeout
+        while not done(status := self.command("finch.status")):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+            time.sleep(0.3)
+        return status
 
     def close(self, timeout: float = 20.0) -> None:
         """shutdown, exit, and wait for the process (killed if it does not go)."""
