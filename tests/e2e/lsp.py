@@ -67,6 +67,22 @@ async def wait_ready(client: LanguageClient, timeout: float = 180) -> dict:
     raise TimeoutError("the model did not load in time")
 
 
+TRAINING_LIMIT_S = 1800.0
+"""How long a test waits for a training to end: the trainer is niced, and on a busy 2-core
+machine it gets a fraction of a core, so the limit only keeps a hung trainer from hanging
+the suite."""
+
+
+async def wait_training(client: LanguageClient, timeout: float = TRAINING_LIMIT_S) -> dict:
+    """Poll finch.status until no training runs; the status then."""
+    deadline = time.monotonic() + timeout
+    while (status := await command(client, "finch.status"))["training"]["state"] == "running":
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"training did not end within {timeout:.0f} s: {status['training']}")
+        await asyncio.sleep(0.2)
+    return status
+
+
 def open_doc(client: LanguageClient, uri: str, text: str, version: int = 1, language: str = "python") -> None:
     client.text_document_did_open(
         types.DidOpenTextDocumentParams(types.TextDocumentItem(uri=uri, language_id=language, version=version, text=text))

@@ -4,12 +4,11 @@ unrelated completion turns from right to wrong.
 """
 
 import asyncio
-import time
 
 import pytest
 
 from finch_lsp.tools.scenarios import MAX_UNRELATED_CHANGED, MIN_UNSEEN_HITS, TRAIN_CASES, UNRELATED, UNSEEN_PROMPTS, score, uses_pathlib
-from tests.e2e.lsp import command, end_of, inline, open_doc, start, wait_ready
+from tests.e2e.lsp import command, end_of, inline, open_doc, start, wait_ready, wait_training
 
 pytestmark = pytest.mark.slow
 
@@ -32,10 +31,7 @@ async def test_pathlib_preference_is_learned_without_forgetting(tmp_path):
             result = await command(client, "finch.feedback", {"rating": "critical", "correction": correction, "note": "read files with pathlib"})
             assert (result["weight"], result["pending"], result["trainingStarted"]) == (10, False, False)
         assert (await command(client, "finch.train"))["started"]
-        started = time.monotonic()
-        while (status := await command(client, "finch.status"))["training"]["state"] == "running":
-            assert time.monotonic() - started < 600
-            await asyncio.sleep(0.5)
+        status = await wait_training(client)
         assert status["training"]["state"] == "idle", status["training"]
         (adapter,) = await command(client, "finch.adapters.list")
         assert adapter["evaluation"]["passed"], adapter

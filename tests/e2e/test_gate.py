@@ -5,7 +5,7 @@ import time
 
 from lsprotocol import types
 
-from tests.e2e.lsp import command, end_of, inline, open_doc, start, wait_ready
+from tests.e2e.lsp import command, end_of, inline, open_doc, start, wait_ready, wait_training
 
 SOURCE = "def add(a, b):\n    return "
 # a learning rate a thousand times the default: the adapter memorises its example and wrecks the rest
@@ -20,10 +20,7 @@ async def test_an_adapter_that_breaks_general_prompts_is_kept_but_not_activated(
         assert (await inline(client, "file:///w/a.py", *end_of(SOURCE))).items
         await command(client, "finch.feedback", {"rating": "critical", "correction": "a + b"})
         assert await command(client, "finch.train") == {"started": True}
-        deadline = time.monotonic() + 600  # the trainer is niced: on a busy machine it waits
-        while (status := await command(client, "finch.status"))["training"]["state"] == "running":
-            assert time.monotonic() < deadline, "training did not finish in time"
-            await asyncio.sleep(0.2)
+        status = await wait_training(client)
         assert status["training"]["state"] == "idle", status["training"]
         (adapter,) = await command(client, "finch.adapters.list")
         evaluation = adapter["evaluation"]
@@ -32,6 +29,7 @@ async def test_an_adapter_that_breaks_general_prompts_is_kept_but_not_activated(
         assert evaluation["general_kept"] < 30 and evaluation["general_total"] == 40
         assert "general prompts:" in adapter["verdict"] and "30 needed" in adapter["verdict"]
         assert (await command(client, "finch.status"))["adapter"]["version"] is None
+        deadline = time.monotonic() + 120  # the verdict's message follows the end of training
         while not any("v0001" in m.message and "not activated" in m.message for m in client.messages):
             assert time.monotonic() < deadline, client.messages
             await asyncio.sleep(0.1)

@@ -4,13 +4,12 @@ import asyncio
 import json
 import os
 import signal
-import time
 
 import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from tests.e2e.lsp import command, end_of, inline, open_doc, start, wait_ready
+from tests.e2e.lsp import command, end_of, inline, open_doc, start, wait_ready, wait_training
 
 SOURCE = "import os\n\ndef add(a, b):\n    return "
 FAST = {"model": "tiny-qwen2", "completion": {"maxNewTokens": 6}, "training": {"autoTrain": False, "gateTasks": 0}}  # the gate's HumanEval side is tested in tests/unit
@@ -47,12 +46,6 @@ async def invalid(client, name, *args) -> str:
     return err.value.message
 
 
-async def wait_training(client, timeout=180) -> dict:
-    deadline = time.monotonic() + timeout
-    while (status := await command(client, "finch.status"))["training"]["state"] == "running":
-        assert time.monotonic() < deadline, "training did not finish in time"
-        await asyncio.sleep(0.2)
-    return status
 
 
 async def test_feedback_results_and_errors(server, tmp_path):
