@@ -21,6 +21,7 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Hashable
 
+from finch_lsp.completion import selective
 from finch_lsp.completion.kvcache import PrefixCache
 from finch_lsp.completion.prompt import FimMarkers
 from finch_lsp.models.loaded import FimTokens
@@ -175,29 +176,31 @@ def static_cache_length(total_tokens: int) -> int:
     return length
 
 
-_static_caches: "weakref.WeakKeyDictionary[Any, tuple[int, Any]]" = weakref.WeakKeyDictionary()  # model -> (length, cache)
+_static_caches: "weakref.WeakKeyDictionary[Any, dict[int, tuple[int, Any]]]" = weakref.WeakKeyDictionary()  # model -> batch -> (length, cache)
 
 
-def _static_cache(model, total_tokens: int):
+def _static_cache(model, total_tokens: int, batch: int = 1):
     """The model's reusable static cache, emptied, with room for ``total_tokens``.
 
     Reusing one cache keeps its tensors at fixed addresses, so the CUDA graph recorded for the
     decoding step is replayed on the next request instead of recorded again. A longer request
-    replaces it with the next bucket (one compilation, then reused in turn).
+    replaces it with the next bucket (one compilation, then reused in turn). A cache holds
+    one batch size (a selectively decoded prompt is a batch of two), so each has its own.
     """
     from transformers import StaticCache
 
-    length, cache = _static_caches.get(model, (0, None))
+    by_batch = _static_caches.setdefault(model, {})
+    length, cache = by_batch.get(batch, (0, None))
     if cache is None or length < total_tokens:
         length = static_cache_length(total_tokens)
         cache = StaticCache(config=model.config, max_cache_len=length)
-        _static_caches[model] = (length, cache)
+        by_batch[batch] = (length, cache)
     else:
         cache.reset()
     return cache
 
 
-def generation_kwargs(loaded: "LoadedModel", prompt_len: int, max_new_tokens: int, min_new_tokens: int = 0) -> dict:
+def generation_kwargs(loaded: "LoadedModel", prompt_len: int, max_new_tokens: int, min_new_tokens: int = 0, batch: int = 1) -> dict:
     """The ``model.generate`` arguments of every completion: greedy, token counts, stop ids, cache.
 
     With ``min_new_tokens >= max_new_tokens`` stop tokens are ignored and exactly
@@ -212,7 +215,7 @@ def generation_kwargs(loaded: "LoadedModel", prompt_len: int, max_new_tokens: in
         "pad_token_id": loaded.stop_token_ids[0] if loaded.stop_token_ids else None,
     }
     if str(loaded.device).startswith("cuda"):
-        kwargs["past_key_values"] = _static_cache(loaded.model, prompt_len + max_new_tokens)
+        kwargs["past_key_values"] = _static_cache(loaded.model, prompt_len + max_new_tokens, batch)
     return kwargs
 
 
@@ -242,7 +245,8 @@ def generate(
     (a code action's closing fence). With ``reuse`` and ``reuse_key`` the KV cache of the
     key's previous generation is reused for the longest common token prefix and kept for the
     next one (not on CUDA, where the static cache is used); ``weights`` identifies the weights
-    (adapter) that computed it.
+    (adapter) that computed it. With an adapter judged for selective decoding the prompt runs
+    as a pair of rows, base and adapted (``selective``); both hold the same tokens.
     """
     import torch
     from transformers import StoppingCriteriaList
@@ -270,16 +274,20 @@ def generate(
 
     check = done if newline or stop_when is not None else None
     stopper = _stopping(cancel, check, prompt_len)
-    kwargs = generation_kwargs(loaded, prompt_len, max_new_tokens, min_new_tokens)
+    ids, mask, paired, selecting = selective.pair(loaded, ids, torch.ones_like(ids))
+    kwargs = generation_kwargs(loaded, prompt_len, max_new_tokens, min_new_tokens, batch=ids.shape[0])
     if kv is not None:
         kwargs["past_key_values"] = kv
+    processors = healing_processors(loaded, removed)
+    processors.extend(selecting)  # after healing: it picks among the tokens healing allows
     with torch.inference_mode():
         out = loaded.model.generate(
             input_ids=ids,
-            attention_mask=torch.ones_like(ids),
-            logits_processor=healing_processors(loaded, removed),
+            attention_mask=mask,
+            logits_processor=processors,
             stopping_criteria=StoppingCriteriaList([stopper]),
             **kwargs,
+            **paired,
         )
     if kv is not None:
         reuse.put(reuse_key, out[0, : kv.get_seq_length()].tolist(), kv, weights)

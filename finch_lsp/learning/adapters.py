@@ -296,6 +296,19 @@ def activate(loaded, path: Path, version: int) -> None:
             strip_lora(model)
             raise
     loaded.model.eval()
+    loaded.adapter_min_shift = decode_min_shift(path)
+
+
+def decode_min_shift(path: Path) -> float:
+    """The selective-decoding threshold the adapter at ``path`` was judged with (its meta.json
+    training config); 0 (plain adapted decoding) for adapters saved without one."""
+    try:
+        with os.fdopen(os.open(Path(path) / "meta.json", os.O_RDONLY | NOFOLLOW), "rb") as f:
+            raw = f.read(MAX_JSON_BYTES + 1)
+        config = json.loads(raw[:MAX_JSON_BYTES]).get("config") or {}
+        return max(0.0, float(config.get("decode_min_shift", 0.0)))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0.0
 
 
 def _forget(model, name: str, old: str) -> None:
@@ -329,6 +342,7 @@ def deactivate(loaded) -> None:
     if isinstance(loaded.model, PeftModel):
         loaded.model = loaded.model.unload()
         loaded.model.eval()
+    loaded.adapter_min_shift = 0.0
 
 
 def adapter_count(loaded) -> int:

@@ -54,6 +54,10 @@ class LoadedModel:
     """Where the weights came from, for people: a path, a cache, "random weights (seed 0)"."""
     has_chat_template: bool
     """Whether ``tokenizer.apply_chat_template`` works (code actions need it)."""
+    adapter_min_shift: float = 0.0
+    """With an adapter active: the nats by which it must raise a token's log-probability over
+    the base model's for decoding to take it (``completion.selective``); 0 decodes the adapted
+    model plainly. Set from the adapter's training config when it is activated."""
 
 
 class LoadedParts(NamedTuple):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from finch_lsp.completion import selective
 from finch_lsp.completion.generate import generate, heal_prompt
 from finch_lsp.completion.postprocess import first_line_of_completion
 
@@ -29,20 +30,24 @@ def anchor_prompt_text(loaded: "LoadedModel", prefix: str) -> str:
 
 
 def base_completions(loaded: "LoadedModel", prompts: list[str], max_new_tokens: int) -> list[str]:
-    """The base model's greedy first line for each prompt, generated in one left-padded batch."""
+    """The greedy first line of ``loaded``'s model as it is now for each prompt, in one left-padded
+    batch (the base model's while training prepares anchors; selective with a judged adapter)."""
     import torch
+    from transformers import LogitsProcessorList
 
     tokenizer, pad_id = loaded.tokenizer, pad_token_id(loaded)
     rows = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     width = max(len(r) for r in rows)
     ids = torch.tensor([[pad_id] * (width - len(r)) + r for r in rows], device=loaded.device)
     mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=loaded.device)
+    ids, mask, paired, selecting = selective.pair(loaded, ids, mask)
     with torch.no_grad():
         out = loaded.model.generate(
             input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
             eos_token_id=loaded.stop_token_ids or None, pad_token_id=pad_id,
+            logits_processor=LogitsProcessorList(selecting), **paired,
         )
-    texts = tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
+    texts = tokenizer.batch_decode(out[: len(rows), width:], skip_special_tokens=True)
     return [first_line_of_completion(t) for t in texts]
 
 

@@ -23,7 +23,6 @@ import math
 import os
 import sys
 import time
-from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, TextIO
 
 import msgspec
@@ -128,8 +127,9 @@ def train_adapter(job: TrainJob, loaded: "LoadedModel", on_progress: Callable[[d
 
     ``on_progress`` gets ``{"epoch", "epochs", "step", "steps", "loss"}`` after every step,
     and ``{"phase": "gate", "message"}`` while the gate's base figures are computed (once per
-    model) and while the adapter is judged. ``loaded.model`` is wrapped in place (PEFT): the
-    trainer process owns it.
+    model) and while the adapter is judged. ``loaded.model`` becomes the adapted model (PEFT), left
+    as saved and decoded selectively as the server will (``adapter_min_shift``): the trainer
+    process owns it.
     """
     import torch
 
@@ -156,7 +156,8 @@ def train_adapter(job: TrainJob, loaded: "LoadedModel", on_progress: Callable[[d
         losses.append(parts.target)
         on_progress({"epoch": min(step // per_epoch + 1, config.epochs), "epochs": config.epochs, "step": step + 1, "steps": steps, "loss": parts.target, "anchor": parts.anchor, "rejection": parts.rejection})
     model.eval()
-    evaluation = judge(replace(loaded, model=model), job, base, gate_progress)
+    loaded.model, loaded.adapter_min_shift = model, config.decode_min_shift  # as the server will decode it
+    evaluation = judge(loaded, job, base, gate_progress)
     result = TrainResult(steps, losses, losses[-1], time.perf_counter() - started, evaluation, time.process_time() - cpu_started)
     save_adapter(model, job, result)
     return result
