@@ -230,7 +230,7 @@ class LearningCoordinator:
         t = self.host.config.training
         config = msgspec.structs.replace(
             TrainConfig(), epochs=t.epochs, batch_size=t.batch_size, learning_rate=t.learning_rate, rank=t.rank, alpha=t.alpha,
-            gate_tasks=t.gate_tasks,
+            gate_tasks=t.gate_tasks, decode_min_shift=t.decode_min_shift,
         )
         return TrainJob(
             base_model=self.host.model_name, device=self.host.engine.loaded.device,
