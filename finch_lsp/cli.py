@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quality", action="store_true", help="measure HumanEval fill-in-the-middle pass@1 instead of latency")
     bench.add_argument("--kind", choices=["single", "multi", "both"], default="both", help="--quality: single-line tasks, multi-line tasks or both")
     bench.add_argument("--limit", type=int, help="--quality: only the first N HumanEval problems")
-    bench.add_argument("--adapter", metavar="DIR", help="--quality: also measure this adapter version directory")
+    bench.add_argument("--adapter", metavar="DIR", help="--quality: also measure this adapter version directory; alone: what the adapter costs a completion (plain and selective decoding against the base model)")
     bench.add_argument("--fuzz", type=float, metavar="SECONDS", help="drive the server with random frames, JSON and positions for SECONDS instead")
     bench.add_argument("--seed", type=int, default=0, help="the random seed of --fuzz")
     bench.add_argument("--keystroke", action="store_true", help="measure what a keystroke prefills with KV prefix reuse against a cold request")
@@ -147,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         from finch_lsp.tools.keystroke import run_keystroke_bench
 
         return run_keystroke_bench(args)
+    if args.command == "bench" and args.adapter:
+        from finch_lsp.tools.adapter_cost import run_adapter_cost_bench
+
+        return run_adapter_cost_bench(args)
     if args.command == "bench" and args.peer:
         from finch_lsp.tools.peer import run_peer_bench
 

@@ -28,6 +28,7 @@ import msgspec
 from finch_lsp.completion.postprocess import first_line
 from finch_lsp.tools.families import Family, check_program, pick
 from finch_lsp.tools.latency import machine_info, machine_line
+from finch_lsp.tools.report import write_section
 from finch_lsp.tools.sandbox import turned_wrong
 
 HEADING = "## Learning (preference families)"
@@ -132,9 +133,5 @@ def run_family_bench(args: argparse.Namespace) -> int:
     section = render(rows, model, settings, command)
     print(section)
     if args.output:
-        path = Path(args.output)
-        text = path.read_text() if path.exists() else "# Learning\n"
-        if HEADING not in text:
-            text = text.rstrip("\n") + f"\n\n{HEADING}\n"
-        path.write_text(text.rstrip("\n") + "\n\n" + section)
+        write_section(args.output, HEADING, "", section, title="# Learning")
     return 0

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from finch_lsp.tools.latency import machine_info, machine_line
+from finch_lsp.tools.report import write_section
 from finch_lsp.tools.scenarios import TRAIN_CASES, UNRELATED, UNSEEN_PROMPTS, score
 from finch_lsp.tools.stdio_client import StdioClient
 
@@ -95,9 +96,7 @@ def run_learning_bench(args: argparse.Namespace) -> int:
     if result["changed"]:
         print("unrelated prompts that changed:", result["changed"])
     if args.output:
-        path = Path(args.output)
-        text = path.read_text() if path.exists() else "# Benchmarks\n"
-        if HEADING not in text:
-            text = text.rstrip("\n") + f"\n\n{HEADING}\n\nIssue 3, item 8, through the real server on stdio: five critical corrections\n(`return Path(<param>).read_text()`), then completions on five unseen functions and six unrelated\nprompts (docs/learning.md has the design and the sweeps). Default settings.\n"
-        path.write_text(text.rstrip("\n") + "\n\n" + section)
+        intro = ("Issue 3, item 8, through the real server on stdio: five critical corrections\n(`return Path(<param>).read_text()`), then completions on five unseen functions and six unrelated\n"
+                 "prompts (docs/learning.md has the design and the sweeps). Default settings.")
+        write_section(args.output, HEADING, intro, section)
     return 0

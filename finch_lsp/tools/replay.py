@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from finch_lsp.tools.latency import machine_info, machine_line
+from finch_lsp.tools.report import write_section
 from finch_lsp.tools.stdio_client import StdioClient
 
 HEADING = "## Learning from what the user does (typing replay)"
@@ -207,9 +208,5 @@ def run_replay_bench(args: argparse.Namespace) -> int:
     section = render(result, model, package, user, held_out, machine_info(), line)
     print(section)
     if args.output:
-        path = Path(args.output)
-        text = path.read_text() if path.exists() else "# Learning\n"
-        if HEADING not in text:
-            text = text.rstrip("\n") + f"\n\n{HEADING}\n\n{__doc__.split(chr(10) + chr(10), 1)[1].strip()}\n"
-        path.write_text(text.rstrip("\n") + "\n\n" + section)
+        write_section(args.output, HEADING, __doc__.split("\n\n", 1)[1], section, title="# Learning")
     return 0

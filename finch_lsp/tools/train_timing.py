@@ -26,6 +26,7 @@ from pathlib import Path
 from finch_lsp.tools.families import FAMILIES, Family
 from finch_lsp.tools.latency import machine_info, machine_line
 from finch_lsp.tools.lessons import CAPABILITIES, Session
+from finch_lsp.tools.report import write_section
 from finch_lsp.tools.stdio_client import StdioClient
 
 HEADING = "## Learning: rating to active adapter (ten ratings)"
@@ -125,9 +126,5 @@ def run_timing_bench(args) -> int:
     section = "\n".join(lines) + "\n"
     print(section)
     if args.output:
-        path = Path(args.output)
-        text = path.read_text() if path.exists() else "# Benchmarks\n"
-        if HEADING not in text:
-            text = text.rstrip("\n") + f"\n\n{HEADING}\n"
-        path.write_text(text.rstrip("\n") + "\n\n" + section)
+        write_section(args.output, HEADING, "", section)
     return 0
