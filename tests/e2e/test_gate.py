@@ -8,12 +8,16 @@ from lsprotocol import types
 from tests.e2e.lsp import command, end_of, inline, open_doc, start, wait_ready, wait_training
 
 SOURCE = "def add(a, b):\n    return "
-# a learning rate a thousand times the default: the adapter memorises its example and wrecks the rest
-BREAKING = {"model": "tiny-qwen2", "completion": {"maxNewTokens": 6}, "training": {"autoTrain": False, "learningRate": 0.9, "epochs": 1, "gateTasks": 0}}
+# a learning rate a thousand times the default: the adapter memorises its example and wrecks the
+# rest; decoded plainly (decodeMinShift 0), so the wreck shows in the general prompts
+WRECKING = {"autoTrain": False, "learningRate": 0.9, "epochs": 1, "gateTasks": 0}
+BREAKING = {"model": "tiny-qwen2", "completion": {"maxNewTokens": 6}, "training": {**WRECKING, "decodeMinShift": 0}}
+SELECTIVE = {"model": "tiny-qwen2", "completion": {"maxNewTokens": 6}, "training": WRECKING}
 
 
-async def test_an_adapter_that_breaks_general_prompts_is_kept_but_not_activated(tmp_path):
-    client, _ = await start(tmp_path, BREAKING)
+async def train_one(tmp_path, settings) -> dict:
+    """A client on ``settings`` that rated one suggestion and trained; (client, the adapter)."""
+    client, _ = await start(tmp_path, settings)
     try:
         await wait_ready(client)
         open_doc(client, "file:///w/a.py", SOURCE)
@@ -23,6 +27,16 @@ async def test_an_adapter_that_breaks_general_prompts_is_kept_but_not_activated(
         status = await wait_training(client)
         assert status["training"]["state"] == "idle", status["training"]
         (adapter,) = await command(client, "finch.adapters.list")
+    except BaseException:
+        await client.shutdown_session()
+        await client.stop()
+        raise
+    return client, adapter
+
+
+async def test_an_adapter_that_breaks_general_prompts_is_kept_but_not_activated(tmp_path):
+    client, adapter = await train_one(tmp_path, BREAKING)
+    try:
         evaluation = adapter["evaluation"]
         assert adapter["version"] == 1 and adapter["active"] is False
         assert not evaluation["passed"] and "general prompts" in evaluation["failed_checks"], evaluation
@@ -38,6 +52,21 @@ async def test_an_adapter_that_breaks_general_prompts_is_kept_but_not_activated(
         reports = [r for rs in client.progress_reports.values() for r in rs if isinstance(r, types.WorkDoneProgressReport)]
         assert any(r.message.startswith("gate: ") for r in reports), [r.message for r in reports]
         assert (tmp_path / "gate").is_dir()  # the base model's figures, cached for the next training
+    finally:
+        await client.shutdown_session()
+        await client.stop()
+
+
+async def test_selective_decoding_keeps_the_general_prompts_of_a_wrecked_adapter(tmp_path):
+    """The same wreck decoded selectively (the default): its tokens are not ones it raised over the
+    base model's, so the general prompts keep the base model's completions; the adapter, which
+    learnt nothing usable, is refused for its corrections, not activated."""
+    client, adapter = await train_one(tmp_path, SELECTIVE)
+    try:
+        evaluation = adapter["evaluation"]
+        assert adapter["active"] is False and not evaluation["passed"], evaluation
+        assert "general prompts" not in evaluation["failed_checks"] and evaluation["general_kept"] >= 30, evaluation
+        assert evaluation["failed_checks"] == ["corrections"], evaluation
     finally:
         await client.shutdown_session()
         await client.stop()
