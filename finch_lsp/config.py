@@ -75,7 +75,7 @@ class TrainingConfig(msgspec.Struct, rename="camel"):
     implicit: Annotated[bool, _doc("Learn from what the user does with suggestions (kept, edited, typed over), not only from ratings.")] = True
     settle_seconds: Annotated[float, _doc("Seconds after a suggestion is accepted or shown before what the user did with it is read as implicit feedback.", ge=0, le=3600)] = 20.0
     gate_tasks: Annotated[int, _doc("HumanEval tasks the gate measures the base model on (once per model) before an adapter is activated; 0 turns that check off.", ge=0, le=60)] = 40
-    decode_min_shift: Annotated[float, _doc("Selective decoding: nats by which an adapter must raise a token's log-probability over the base model's for completions to take it, so near-ties stay the base model's and only the taught habit changes; 0 decodes adapters plainly (faster: with an adapter active, selective decoding doubles a cold prompt's prefill and decodes at about 0.6x). Applies to adapters trained after a change: the gate judges each one as it will be decoded.", ge=0, le=20)] = 1.0
+    decode_min_shift: Annotated[float, _doc("Selective decoding: nats by which an adapter must raise a token's log-probability over the base model's for completions to take it, so near-ties stay the base model's and only the taught habit changes; 0 decodes adapters plainly (faster: with an adapter active, selective decoding doubles a cold prompt's prefill and decodes at about 0.6x). Applies to adapters trained after a change: the gate judges each one as it will be decoded.", ge=0, le=20)] = 0.5
     weights: Annotated[Weights, _doc("Weight of each rating: critical, medium, good, and of implicit feedback.")] = msgspec.field(
         default_factory=Weights
     )

@@ -69,7 +69,7 @@ class TrainConfig(msgspec.Struct):
     the adapter is then run on those the base model passes."""
     gate_scales: list[float] = msgspec.field(default_factory=lambda: [0.7, 0.5])
     """Weaker strengths the gate tries, in order, when only its forgetting checks fail ([]: none)."""
-    decode_min_shift: float = 1.0
+    decode_min_shift: float = 0.5
     """Selective decoding (``completion.selective``): nats by which the adapter must raise a
     token's log-probability over the base model's for a completion to take it (0: plain
     adapted decoding). The gate judges the adapter decoded this way, and the server decodes

@@ -4,7 +4,7 @@ The same prompt (the latency bench's document, ``--prompt-tokens``) is completed
 server's ``generate`` three ways, interleaved run by run so that the machine's drift falls on
 all three alike: the base model; the adapter decoded plainly (``decode_min_shift`` 0); the
 adapter decoded selectively (``completion.selective``, the threshold it was judged with, or
-1.0 for adapters saved without one). Each run is cold (no KV prefix reuse) and makes exactly
+the default for adapters saved without one). Each run is cold (no KV prefix reuse) and makes exactly
 ``--new-tokens`` tokens. Reported: p50 seconds and the ratio of each to the base model's.
 """
 
@@ -26,6 +26,7 @@ HEADING = "## Cost of an active adapter (selective decoding)"
 def run_adapter_cost_bench(args: argparse.Namespace) -> int:
     from finch_lsp.completion.generate import generate
     from finch_lsp.learning.adapters import activate, decode_min_shift
+    from finch_lsp.learning.jobs import TrainConfig
     from finch_lsp.models import ModelLoadError, load_model
 
     model = args.model or "smollm2-135m"
@@ -42,7 +43,7 @@ def run_adapter_cost_bench(args: argparse.Namespace) -> int:
     text, line, character = bench_document(count, args.prompt_tokens, False)
     prefix = "\n".join(text.split("\n")[:line] + [text.split("\n")[line][:character]])
     activate(loaded, path, 1)
-    selective_shift = decode_min_shift(path) or 1.0
+    selective_shift = decode_min_shift(path) or TrainConfig().decode_min_shift
     ways = {"base model": None, "adapter, plain": 0.0, f"adapter, selective ({selective_shift:g} nats)": selective_shift}
     seconds: dict[str, list[float]] = {way: [] for way in ways}
     tokens = 0
