@@ -12,7 +12,6 @@ SOURCE = "def add(a, b):\n    return "
 # rest; decoded plainly (decodeMinShift 0), so the wreck shows in the general prompts
 WRECKING = {"autoTrain": False, "learningRate": 0.9, "epochs": 1, "gateTasks": 0}
 BREAKING = {"model": "tiny-qwen2", "completion": {"maxNewTokens": 6}, "training": {**WRECKING, "decodeMinShift": 0}}
-SELECTIVE = {"model": "tiny-qwen2", "completion": {"maxNewTokens": 6}, "training": WRECKING}
 
 
 async def train_one(tmp_path, settings) -> dict:
@@ -56,17 +55,3 @@ async def test_an_adapter_that_breaks_general_prompts_is_kept_but_not_activated(
         await client.shutdown_session()
         await client.stop()
 
-
-async def test_selective_decoding_keeps_the_general_prompts_of_a_wrecked_adapter(tmp_path):
-    """The same wreck decoded selectively (the default): its tokens are not ones it raised over the
-    base model's, so the general prompts keep the base model's completions; the adapter, which
-    learnt nothing usable, is refused for its corrections, not activated."""
-    client, adapter = await train_one(tmp_path, SELECTIVE)
-    try:
-        evaluation = adapter["evaluation"]
-        assert adapter["active"] is False and not evaluation["passed"], evaluation
-        assert "general prompts" not in evaluation["failed_checks"] and evaluation["general_kept"] >= 30, evaluation
-        assert evaluation["failed_checks"] == ["corrections"], evaluation
-    finally:
-        await client.shutdown_session()
-        await client.stop()
