@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from finch_lsp.tools.latency import WARMUPS, bench_document, machine_info, machine_line
+from finch_lsp.tools.latency import WARMUPS, bench_document, document_prefix, machine_info, machine_line
 from finch_lsp.tools.report import write_section
 
 HEADING = "## Cost of an active adapter (selective decoding)"
@@ -41,7 +41,7 @@ def run_adapter_cost_bench(args: argparse.Namespace) -> int:
         return 1
     count = lambda text: len(loaded.tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
     text, line, character = bench_document(count, args.prompt_tokens, False)
-    prefix = "\n".join(text.split("\n")[:line] + [text.split("\n")[line][:character]])
+    prefix = document_prefix(text, line, character)
     activate(loaded, path, 1)
     selective_shift = decode_min_shift(path) or TrainConfig().decode_min_shift
     ways = {"base model": None, "adapter, plain": 0.0, f"adapter, selective ({selective_shift:g} nats)": selective_shift}

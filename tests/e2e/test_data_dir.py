@@ -22,18 +22,10 @@ URI = "file:///w/a.py"
 @pytest.fixture(scope="module")
 def real_adapter(tmp_path_factory):
     """A LoRA adapter PEFT saved for tiny-qwen2 (non-zero, so it changes the model)."""
-    torch = pytest.importorskip("torch")
-    from finch_lsp.learning.jobs import TrainConfig
-    from finch_lsp.learning.training.worker import attach_lora
-    from finch_lsp.models import load_model
+    pytest.importorskip("torch")
+    from tests.tiny_adapter import save_random_adapter
 
-    model = attach_lora(load_model("tiny-qwen2", "cpu").model, TrainConfig(rank=4, alpha=8))
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(std=0.01)
-    path = tmp_path_factory.mktemp("real-adapter")
-    model.save_pretrained(str(path), safe_serialization=True)
+    path = save_random_adapter(tmp_path_factory.mktemp("real-adapter"), std=0.01)
     (path / "README.md").unlink(missing_ok=True)
     return path
 

@@ -78,19 +78,10 @@ def adapted(tmp_path_factory):
     import json
 
     from finch_lsp.learning.adapters import activate
-    from finch_lsp.learning.jobs import TrainConfig
-    from finch_lsp.learning.training.worker import attach_lora
     from finch_lsp.models import load_model
+    from tests.tiny_adapter import save_random_adapter
 
-    fresh = load_model("tiny-qwen2", "cpu")
-    model = attach_lora(fresh.model, TrainConfig(rank=4, alpha=8))
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(std=0.5)
-    path = tmp_path_factory.mktemp("adapter")
-    model.save_pretrained(str(path), safe_serialization=True)
+    path = save_random_adapter(tmp_path_factory.mktemp("adapter"), std=0.5, seed=0)
     (path / "meta.json").write_text(json.dumps({"config": {"decode_min_shift": 0.75}}))
     loaded = load_model("tiny-qwen2", "cpu")
     activate(loaded, path, 1)
