@@ -12,12 +12,19 @@ from finch_lsp import __version__
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-def _server_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="model name (overrides the editor setting and FINCH_MODEL)")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="device (default: auto)")
-    parser.add_argument("--data-dir", help="where feedback and adapters live (default: FINCH_DATA_DIR or the user data dir)")
-    parser.add_argument("--log-file", help="write the log here instead of stderr")
-    parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LEVELS)
+def _server_options(parser: argparse.ArgumentParser, top: bool = True) -> None:
+    """The server's options, on the top-level parser and again on each subcommand.
+
+    On a subcommand they default to nothing at all (``SUPPRESS``), so that an option given
+    before the subcommand (``finch-lsp --data-dir D bench``) is not reset by the
+    subcommand's own default.
+    """
+    unset = {} if top else {"default": argparse.SUPPRESS}
+    parser.add_argument("--model", help="model name (overrides the editor setting and FINCH_MODEL)", **unset)
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="device (default: auto)", **unset)
+    parser.add_argument("--data-dir", help="where feedback and adapters live (default: FINCH_DATA_DIR or the user data dir)", **unset)
+    parser.add_argument("--log-file", help="write the log here instead of stderr", **unset)
+    parser.add_argument("--log-level", type=str.upper, choices=LEVELS, **({"default": "INFO"} if top else unset))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     _server_options(parser)
     sub = parser.add_subparsers(dest="command")
     bench = sub.add_parser("bench", help="measure end-to-end completion latency against raw generate")
-    _server_options(bench)
+    _server_options(bench, top=False)
     bench.add_argument("--runs", type=int, default=20)
     bench.add_argument("--new-tokens", type=int, default=32)
     bench.add_argument("--prompt-tokens", type=int, default=0, help="pad the prompt to about this many tokens (0: a short prompt)")
@@ -45,12 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--limit", type=int, help="--quality: only the first N HumanEval problems")
     bench.add_argument("--adapter", metavar="DIR", help="--quality: also measure this adapter version directory; alone: what the adapter costs a completion (plain and selective decoding against the base model)")
     bench.add_argument("--fuzz", type=float, metavar="SECONDS", help="drive the server with random frames, JSON and positions for SECONDS instead")
-    bench.add_argument("--seed", type=int, default=0, help="the random seed of --fuzz")
+    bench.add_argument("--seed", type=int, default=0, help="the random seed of --fuzz; --learning --families: the first seed (seeds SEED .. SEED+SEEDS-1)")
     bench.add_argument("--keystroke", action="store_true", help="measure what a keystroke prefills with KV prefix reuse against a cold request")
     bench.add_argument("--peer", choices=["llama.cpp"], help="run finch's CPU path side by side with llama.cpp (needs the [llama] extra)")
     bench.add_argument("--threads", type=int, default=0, help="CPU threads given to both sides with --peer (0: all cores)")
     demo = sub.add_parser("demo", help="drive the server like an editor and print what it shows")
-    _server_options(demo)
+    _server_options(demo, top=False)
     demo.add_argument("--client", choices=["auto", "nvim", "stdio"], default="auto", help="the editor: headless Neovim (auto, when found) or a plain stdio client")
     from finch_lsp.models.command_line import add_parser as add_models_parser
 
