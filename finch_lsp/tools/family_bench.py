@@ -123,13 +123,13 @@ def run_family_bench(args: argparse.Namespace) -> int:
     cache_dir = args.data_dir or os.path.join(tempfile.gettempdir(), "finch-family-gate")
     rows = []
     for family in families:
-        for seed in range(args.seeds):
+        for seed in range(args.seed, args.seed + args.seeds):
             row = run_family(family, seed, model, device, settings, cache_dir)
             rows.append(row)
             print(f"{family.name} seed {seed}: held-out {row['held_before']}->{row['held_after']}/6, unrelated kept {row['kept']}/6, wrong {row['wrong']}, "
                   f"general {row['general']}, in-file {row['in_file']}, gate tasks {row['pass_after']}/{row['pass_before']}, {('active at ' + str(row['scale'])) if row['passed'] else 'refused ' + str(row['failed'])}, reasons {row['reasons']}, "
                   f"{row['seconds']:.0f} s; changed {row['changes']}; general changed {row['general_changes']}; in-file changed {row['file_changes']}; held-out {row['held_after_texts']}", file=sys.stderr, flush=True)
-    command = f"finch-lsp bench --learning --families {args.families} --seeds {args.seeds}" + "".join(f" --set {s}" for s in args.set or [])
+    command = f"finch-lsp bench --learning --families {args.families}" + (f" --seed {args.seed}" if args.seed else "") + f" --seeds {args.seeds}" + "".join(f" --set {s}" for s in args.set or [])
     section = render(rows, model, settings, command)
     print(section)
     if args.output:
