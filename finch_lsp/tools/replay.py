@@ -165,7 +165,7 @@ def measure(replayer: Replayer, user: list[Path], held_out: list[Path], per_file
         replayer.replay(path, per_file, after)
     verdict = (adapter or {}).get("verdict") or {}
     return {"before": before, "learnt": learnt, "after": after, "examples": examples, "activated": activated,
-            "verdict": verdict.get("reason", ""), "training": time.monotonic() - started}
+            "verdict": verdict.get("reason", ""), "evaluation": (adapter or {}).get("evaluation") or {}, "training": time.monotonic() - started}
 
 
 def render(result: dict, model: str, package: str, user: list[Path], held_out: list[Path], machine: dict, line: str) -> str:
@@ -185,9 +185,17 @@ def render(result: dict, model: str, package: str, user: list[Path], held_out: l
         f"| base model | {before.saved_share:.1%} ({before.saved}/{before.typed}) | {before.acceptance:.1%} | {before.shown} |",
         f"| after implicit training | {after.saved_share:.1%} ({after.saved}/{after.typed}) | {after.acceptance:.1%} | {after.shown} |",
         "",
-        f"Characters saved on the held-out files: {relative:+.0f}% relative.",
+        f"Characters saved on the held-out files: {relative:+.0f}% relative.{gate_line(result.get('evaluation') or {})}",
         "",
     ])
+
+
+def gate_line(evaluation: dict) -> str:
+    """The gate's HumanEval subset and general prompts, before and after, when it ran them."""
+    if evaluation.get("pass_after") is None:
+        return ""
+    return (f" The gate's HumanEval subset: {evaluation.get('pass_before')} -> {evaluation['pass_after']} of {evaluation.get('pass_total')} passed; "
+            f"general prompts unchanged {evaluation.get('general_kept')}/{evaluation.get('general_total')}.")
 
 
 def run_replay_bench(args: argparse.Namespace) -> int:

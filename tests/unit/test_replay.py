@@ -33,3 +33,11 @@ def test_split_alternates_and_tally_ratios():
     tally = Tally(typed=200, saved=50, shown=10, accepted=4)
     assert (tally.saved_share, tally.acceptance) == (0.25, 0.4)
     assert Tally().saved_share == 0.0 and Tally().acceptance == 0.0
+
+
+def test_gate_line_names_the_humaneval_subset_only_when_it_ran():
+    from finch_lsp.tools.replay import gate_line
+
+    assert gate_line({}) == ""
+    line = gate_line({"pass_before": 2, "pass_after": 2, "pass_total": 40, "general_kept": 39, "general_total": 40})
+    assert "2 -> 2 of 40" in line and "39/40" in line
