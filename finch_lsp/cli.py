@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--fuzz", type=float, metavar="SECONDS", help="drive the server with random frames, JSON and positions for SECONDS instead")
     bench.add_argument("--seed", type=int, default=0, help="the random seed of --fuzz; --learning --families: the first seed (seeds SEED .. SEED+SEEDS-1)")
     bench.add_argument("--keystroke", action="store_true", help="measure what a keystroke prefills with KV prefix reuse against a cold request")
+    bench.add_argument("--long-file", action="store_true", help="--keystroke: in a file twice the prompt budget, typing two lines")
     bench.add_argument("--peer", choices=["llama.cpp"], help="run finch's CPU path side by side with llama.cpp (needs the [llama] extra)")
     bench.add_argument("--threads", type=int, default=0, help="CPU threads given to both sides with --peer (0: all cores)")
     demo = sub.add_parser("demo", help="drive the server like an editor and print what it shows")

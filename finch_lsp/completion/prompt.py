@@ -6,7 +6,9 @@
 - Models without FIM tokens (SmolLM2): the prefix alone.
 
 The budget is split between prefix (most of it: what was just typed matters most) and
-suffix; whatever the suffix leaves unused goes to the prefix. Cuts fall on line boundaries.
+suffix; whatever the suffix leaves unused goes to the prefix. Cuts fall on line boundaries,
+and the prefix's cut on a fixed grid of the document (``window_tail``): a file longer than the
+budget keeps the same prompt start while the user types, so the KV prefix reuse holds.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Callable, Protocol, Sequence
 TokenCounter = Callable[[str], int]
 
 PREFIX_SHARE = 0.75
+WINDOW_STEP = 0.5  # characters of the window's grid per token of budget (window_tail)
 
 
 class FimMarkers(Protocol):
@@ -81,6 +84,30 @@ def keep_tail(text: str, budget: int, count: TokenCounter) -> str:
     return "".join(reversed(kept))
 
 
+def window_tail(text: str, budget: int, count: TokenCounter, step: int | None = None) -> str:
+    """``keep_tail`` with its cut moved forward onto a fixed grid of ``text``'s offsets.
+
+    ``text`` is the document up to the cursor. Once it is over budget, ``keep_tail``'s cut moves
+    with nearly every line typed, and a prompt whose start moved shares no token prefix with
+    the one before: the KV prefix reuse finds nothing and each keystroke prefills the whole
+    window. Here the cut is the first line start at or after the next multiple of ``step``
+    characters (``WINDOW_STEP`` per token of budget), so it stays put while the user types
+    about ``step`` characters; the window is ``keep_tail``'s less at most about ``step``
+    characters and a line, so still within budget. When that would lose more than half of
+    ``keep_tail``'s window (very long lines), ``keep_tail``'s is kept.
+    """
+    kept = keep_tail(text, budget, count)
+    start = len(text) - len(kept)
+    step = int(budget * WINDOW_STEP) if step is None else step
+    if start == 0 or step <= 0 or (start > 0 and text[start - 1] != "\n"):
+        return kept  # all of it fits, or the cursor line alone is over budget
+    grid = -(-start // step) * step
+    cut = text.find("\n", grid - 1) + 1 if grid > 0 else 0
+    if cut <= 0 or len(text) - cut < len(kept) / 2:
+        return kept
+    return text[cut:]
+
+
 def keep_head(text: str, budget: int, count: TokenCounter) -> str:
     """The longest run of whole leading lines of ``text`` within ``budget`` tokens."""
     if budget <= 0:
@@ -111,7 +138,7 @@ def _chars_tail(line: str, budget: int, count: TokenCounter) -> str:
 def split_budget(prefix: str, suffix: str, budget: int, count: TokenCounter) -> tuple[str, str]:
     """Prefix and suffix cut to share ``budget``: the suffix gets at most 1/4, unused goes to the prefix."""
     suffix_kept = keep_head(suffix, int(budget * (1 - PREFIX_SHARE)), count)
-    prefix_kept = keep_tail(prefix, budget - count(suffix_kept), count)
+    prefix_kept = window_tail(prefix, budget - count(suffix_kept), count)
     return prefix_kept, suffix_kept
 
 
@@ -164,5 +191,5 @@ def _repo_context(
 
 def prefix_prompt(prefix: str, budget: int, count: TokenCounter) -> Prompt:
     """A prompt for models without FIM tokens: the end of the prefix."""
-    kept = keep_tail(prefix, budget, count)
+    kept = window_tail(prefix, budget, count)
     return Prompt(kept, kept, "", (), fim=False)

@@ -139,7 +139,7 @@ def test_a_tiny_real_run_prints_the_report(tmp_path: Path):
     done = subprocess.run(
         [sys.executable, "-m", "finch_lsp", "bench", "--model", "tiny-qwen2", "--device", "cpu",
          "--runs", "2", "--new-tokens", "4", "--data-dir", str(tmp_path), "--output", str(output)],
-        capture_output=True, text=True, timeout=180, env=env,
+        capture_output=True, text=True, timeout=900, env=env,  # a hang guard, not a time limit
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert re.search(r"end to end\s+p50\s+[\d.]+ ms\s+p95\s+[\d.]+ ms", done.stdout)
@@ -204,3 +204,14 @@ def test_keystroke_shares_and_report(tmp_path):
     keystroke.replace_section(doc, section)
     keystroke.replace_section(doc, section.replace("4 |", "5 |"))  # a rerun replaces, never duplicates
     assert doc.read_text().count(keystroke.SECTION_HEADING) == 1 and "kept" in doc.read_text()
+
+
+def test_keystroke_long_file_counts_window_moves():
+    from tests.unit.test_prompt import _long_file, words
+
+    text = _long_file()
+    prefixes = [text + "result = finish(1)\n" * (n // 19) + "result = finish(1)\n"[: n % 19] for n in range(19 * 10)]
+    assert keystroke.start_moves(prefixes, 200, words, windowed=True) < keystroke.start_moves(prefixes, 200, words, windowed=False)
+    r = keystroke.Keystrokes("m", 1500, 1500, [1.0], [3, 1500, 4], [0.05, 1.0, 0.06], window_moves=1, line_cut_moves=9)
+    section = keystroke.render_markdown(r, {"cpu": "cpu", "cores": "2", "gpu": "none"}, "finch-lsp bench --keystroke --long-file")
+    assert section.startswith(keystroke.LONG_HEADING) and "moved 1 times" in section and "would have moved 9 times" in section

@@ -288,7 +288,8 @@ def run_worker(job_path: str) -> tuple[int, list[dict], str]:
     env = {**os.environ, "FINCH_TRAIN_THREADS": "1", "PYTHONPATH": REPO_ROOT}
     done = subprocess.run(
         [sys.executable, "-m", "finch_lsp.learning.training.worker", job_path],
-        capture_output=True, text=True, timeout=180, env=env, cwd=REPO_ROOT,
+        # a guard against a hung trainer only: on a loaded 2-core machine one run has taken over 180 s
+        capture_output=True, text=True, timeout=1800, env=env, cwd=REPO_ROOT,
     )
     events = [json.loads(line) for line in done.stdout.splitlines()]
     return done.returncode, events, done.stderr
