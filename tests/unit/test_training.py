@@ -119,7 +119,7 @@ def test_target_loss_ignores_unlabelled_positions():
 
 
 def test_anchor_loss_is_zero_for_a_fresh_adapter_and_grows_with_a_change():
-    from finch_lsp.learning.training.losses import held_kl
+    from finch_lsp.learning.training.losses import Picked, held_kl
     from finch_lsp.learning.training.worker import prepare_sequences
     from finch_lsp.models import load_model
 
@@ -133,8 +133,33 @@ def test_anchor_loss_is_zero_for_a_fresh_adapter_and_grows_with_a_change():
     batch = pad_batch(rows, 0, "cpu")
     with torch.no_grad():
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    assert float(held_kl(logits, rows, None)) < 1e-3
-    assert float(held_kl(logits + torch.randn_like(logits), rows, None)) > 0.1
+    held = [seq.held for seq in rows]
+    assert float(held_kl(Picked.from_full(logits, held), rows, None)) < 1e-3
+    assert float(held_kl(Picked.from_full(logits + torch.randn_like(logits), held), rows, None)) > 0.1
+
+
+def test_picked_logits_are_the_full_forward_passes_at_those_positions():
+    """The output projection at the needed positions only, through a LoRA adapter, is the model's logits there."""
+    from finch_lsp.learning.training.losses import pick_logits
+    from finch_lsp.models import load_model
+
+    loaded = load_model("tiny-qwen2", "cpu")
+    model = attach_lora(loaded.model, TrainConfig(rank=4, alpha=8))
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.05, generator=torch.Generator().manual_seed(1))  # a non-zero update
+        rows = [encode_example(loaded.tokenizer, "def f(x):\n    return", " x + 1"), encode_example(loaded.tokenizer, "import os\n\ndef g():\n    return", " os.getcwd()")]
+        batch = pad_batch(rows, 0, "cpu")
+        full = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        needed = [[0, 2, len(rows[0].input_ids) - 1], [1, 3]]
+        picked = pick_logits(model, batch, needed)
+        with model.disable_adapter():
+            base = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    assert picked.logits.shape[0] == 5
+    for row, positions in enumerate(needed):
+        assert torch.allclose(picked.at(row, positions), full[row, positions], atol=1e-4)
+    assert not torch.allclose(full[0, [0, 2]], base[0, [0, 2]], atol=1e-4)  # the adapter is in what was picked
 
 
 def test_pad_batch_masks_padding():

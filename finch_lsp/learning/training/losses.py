@@ -32,18 +32,83 @@ BASE_RECORD_BYTES = 512 * 2**20
 
 
 def target_loss(logits: "torch.Tensor", labels: "torch.Tensor") -> "torch.Tensor":
+    """Cross-entropy on labelled positions of whole-sequence logits (``picked_target_loss``'s rule)."""
+    needed = [target_positions(row) for row in labels.tolist()]
+    return picked_target_loss(Picked.from_full(logits, needed), labels.tolist(), range(len(needed)))
+
+
+def target_positions(labels: list[int]) -> list[int]:
+    """Positions whose logits predict a labelled token (position t predicts token t + 1)."""
+    return [t for t in range(len(labels) - 1) if labels[t + 1] != IGNORE]
+
+
+class Picked:
+    """Logits at the positions a step's losses read, packed ``[N, vocab]``.
+
+    Row ``r``'s positions are ``needed[r]``; ``at(r, positions)`` gives their rows of ``logits``.
+    Computing the vocabulary projection only there, instead of at every position of every row,
+    is most of a step's memory and a good part of its time: a 49k-token vocabulary costs more
+    than a small model's layers at each position.
+    """
+
+    def __init__(self, logits: "torch.Tensor", needed: list[list[int]]) -> None:
+        self.logits = logits
+        self._index: dict[tuple[int, int], int] = {}
+        for row, positions in enumerate(needed):
+            for p in positions:
+                self._index.setdefault((row, p), len(self._index))
+
+    @staticmethod
+    def flat(needed: list[list[int]]) -> tuple[list[int], list[int]]:
+        """(rows, positions) of every distinct needed position, in ``Picked``'s order."""
+        seen: dict[tuple[int, int], None] = {}
+        for row, positions in enumerate(needed):
+            for p in positions:
+                seen.setdefault((row, p), None)
+        return [r for r, _ in seen], [p for _, p in seen]
+
+    @classmethod
+    def from_full(cls, logits: "torch.Tensor", needed: list[list[int]]) -> "Picked":
+        rows, positions = cls.flat(needed)
+        return cls(logits[rows, positions], needed)
+
+    def at(self, row: int, positions: list[int]) -> "torch.Tensor":
+        return self.logits[[self._index[(row, p)] for p in positions]]
+
+
+def pick_logits(model, batch: dict, needed: list[list[int]]) -> Picked:
+    """The model's logits at ``needed`` positions of ``batch``'s rows only.
+
+    The transformer runs on the whole batch; the output projection only on the needed hidden
+    states. Models whose logits are more than that projection (scaled or soft-capped) get the
+    whole forward pass, then the needed positions.
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = base.config
+    body = getattr(base, base.base_model_prefix, None)
+    if body is None or getattr(config, "logits_scaling", None) not in (None, 1.0) or getattr(config, "final_logit_softcapping", None):
+        return Picked.from_full(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits, needed)
+    hidden = body(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    rows, positions = Picked.flat(needed)
+    return Picked(base.get_output_embeddings()(hidden[rows, positions]), needed)
+
+
+def picked_target_loss(picked: Picked, labels: list[list[int]], rows) -> "torch.Tensor":
     """Cross-entropy on labelled positions, averaged per sequence then over sequences.
 
     Per-sequence averaging keeps a long correction from outweighing a short one: weighting is
     the sampler's job.
     """
+    import torch
     import torch.nn.functional as F
 
-    shifted_logits, shifted_labels = logits[:, :-1].float(), labels[:, 1:]
-    per_token = F.cross_entropy(shifted_logits.transpose(1, 2), shifted_labels, ignore_index=IGNORE, reduction="none")
-    counted = (shifted_labels != IGNORE).float()
-    per_sequence = (per_token * counted).sum(1) / counted.sum(1).clamp(min=1)
-    return per_sequence[counted.sum(1) > 0].mean() if bool((counted.sum(1) > 0).any()) else per_token.sum() * 0
+    per_sequence = []
+    for row in rows:
+        positions = target_positions(labels[row])
+        if positions:
+            targets = torch.tensor([labels[row][t + 1] for t in positions], device=picked.logits.device)
+            per_sequence.append(F.cross_entropy(picked.at(row, positions).float(), targets))
+    return torch.stack(per_sequence).mean() if per_sequence else picked.logits.sum() * 0
 
 
 TOP_K = 128
@@ -71,11 +136,11 @@ def sparse_kl(adapted_logprobs: "torch.Tensor", base_values: "torch.Tensor", bas
     return (p_log.exp() * (p_log - q_log)).sum(-1) + p_rest * (torch.log(p_rest) - torch.log(q_rest))
 
 
-def held_kl(logits: "torch.Tensor", rows: list[EncodedSequence], base_logits: "torch.Tensor | None") -> "torch.Tensor":
+def held_kl(picked: Picked, rows: list[EncodedSequence], base: Picked | None) -> "torch.Tensor":
     """Mean KL(base || adapted) over the held positions of ``rows`` (batch rows, in order).
 
     Base log-probabilities come from each row's recording (whole, or top tokens: ``sparse_kl``),
-    else from ``base_logits``.
+    else from ``base`` (the same positions with the adapter disabled).
     """
     import torch
     import torch.nn.functional as F
@@ -84,27 +149,27 @@ def held_kl(logits: "torch.Tensor", rows: list[EncodedSequence], base_logits: "t
     for row, seq in enumerate(rows):
         if not seq.held:
             continue
-        adapted = F.log_softmax(logits[row, seq.held].float(), dim=-1)
+        adapted = F.log_softmax(picked.at(row, seq.held).float(), dim=-1)
         if isinstance(seq.base_logprobs, tuple):
             terms.append(sparse_kl(adapted, *seq.base_logprobs))
         elif seq.base_logprobs is not None:
-            base = seq.base_logprobs.float()
-            terms.append((base.exp() * (base - adapted)).sum(-1))
+            recorded = seq.base_logprobs.float()
+            terms.append((recorded.exp() * (recorded - adapted)).sum(-1))
         else:
-            base = F.log_softmax(base_logits[row, seq.held].float(), dim=-1)
-            terms.append((base.exp() * (base - adapted)).sum(-1))
+            recomputed = F.log_softmax(base.at(row, seq.held).float(), dim=-1)
+            terms.append((recomputed.exp() * (recomputed - adapted)).sum(-1))
     if not terms:
-        return logits.sum() * 0
+        return picked.logits.sum() * 0
     return torch.cat(terms).mean()
 
 
-def unlikelihood(logits: "torch.Tensor", rejected: list[tuple[int, int, int]]) -> "torch.Tensor":
+def unlikelihood(picked: Picked, rejected: list[tuple[int, int, int]]) -> "torch.Tensor":
     """Mean of -log(1 - p(token)) at (row, position, token) triples: pushes rejected tokens down."""
     import torch
 
     terms = []
     for row, position, token in rejected:
-        p = torch.softmax(logits[row, position].float(), dim=-1)[token]
+        p = torch.softmax(picked.at(row, [position])[0].float(), dim=-1)[token]
         terms.append(-torch.log1p(-p.clamp(max=1 - 1e-6)))
     return torch.stack(terms).mean()
 
@@ -128,12 +193,12 @@ def record_base_distributions(model, sequences: list[EncodedSequence], pad_id: i
         for start in range(0, len(sequences), 8):
             chunk = sequences[start : start + 8]
             batch = pad_batch(chunk, pad_id, device)
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            picked = pick_logits(model, batch, [s.held for s in chunk])
             for row, seq in enumerate(chunk):
                 if not seq.held:
                     seq.base_logprobs = None
                     continue
-                logprobs = F.log_softmax(logits[row, seq.held].float(), dim=-1)
+                logprobs = F.log_softmax(picked.at(row, seq.held).float(), dim=-1)
                 seq.base_logprobs = logprobs.half() if whole else top_k_logprobs(logprobs)
     return True
 
@@ -155,19 +220,24 @@ def training_step(model, optimizer, examples: list[EncodedSequence], anchors: li
     rows = examples + anchors
     batch = pad_batch(rows, pad_id, device)
     n = len(examples)
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    loss_target = target_loss(logits[:n], batch["labels"][:n]) if n else logits.sum() * 0
+    labels = [seq.labels for seq in rows]
+    needed = [
+        sorted(set(seq.held) | (set(target_positions(seq.labels)) if row < n else set()) | ({seq.rejected_at[0]} if row < n and seq.rejected_at else set()))
+        for row, seq in enumerate(rows)
+    ]
+    picked = pick_logits(model, batch, needed)
+    loss_target = picked_target_loss(picked, labels, range(n))
     loss = loss_target
     loss_anchor = torch.zeros(())
     if config.anchor_weight > 0 and any(seq.held for seq in rows):
-        base_logits = None
+        base = None
         if any(seq.held and seq.base_logprobs is None for seq in rows):
             with torch.no_grad(), model.disable_adapter():
-                base_logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        loss_anchor = held_kl(logits, rows, base_logits)
+                base = pick_logits(model, batch, needed)
+        loss_anchor = held_kl(picked, rows, base)
         loss = loss + config.anchor_weight * loss_anchor
     rejected = [(row, *seq.rejected_at) for row, seq in enumerate(examples) if seq.rejected_at]
-    loss_rejection = unlikelihood(logits, rejected) if rejected and config.unlikelihood_weight > 0 else torch.zeros(())
+    loss_rejection = unlikelihood(picked, rejected) if rejected and config.unlikelihood_weight > 0 else torch.zeros(())
     loss = loss + config.unlikelihood_weight * loss_rejection
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
