@@ -9,7 +9,8 @@ the rest of the line. Suggestions that do not match are typed over. No rating is
 
 1. The held-out files are replayed on the base model: characters saved and acceptance rate.
 2. The user's files are replayed with implicit feedback on (settled at once: the replayed
-   user is fast); the threshold starts training, or ``finch.train`` does at the end.
+   user is fast; off before and after, so nothing typed in the held-out files is learnt);
+   the threshold starts training, or ``finch.train`` does at the end.
 3. Once the adapter is active (when the gate lets it through), the held-out files again.
 
 Completions are single-line here (``multiline: never``), the ones whose acceptance is clear.
@@ -142,15 +143,27 @@ class Replayer:
         return self.client.wait_for_status(done, timeout)
 
 
+def implicit(client: StdioClient, on: bool) -> None:
+    """Implicit feedback on or off (``training.implicit``), as an editor changes a setting."""
+    client.notify("workspace/didChangeConfiguration", {"settings": {"finch": {"training": {"implicit": on}}}})
+
+
 def measure(replayer: Replayer, user: list[Path], held_out: list[Path], per_file: int) -> dict:
+    """Held-out files on the base model, the user's files with implicit feedback, held-out files again.
+
+    Implicit feedback is on only while the user's files are typed: what is typed in the
+    held-out files must never become a training example.
+    """
     replayer.wait(lambda s: s["model"]["state"] != "loading")
     before = Tally()
     for path in held_out:
         replayer.replay(path, per_file, before)
+    implicit(replayer.client, True)
     learnt = Tally()
     for path in user:
         replayer.replay(path, per_file, learnt)
     status = replayer.status()
+    implicit(replayer.client, False)
     examples = status["buffer"]["examples"]
     if status["training"]["state"] != "running" and replayer.client.command("finch.adapters.list") == []:
         replayer.client.command("finch.train")
@@ -203,7 +216,7 @@ def run_replay_bench(args: argparse.Namespace) -> int:
     model = args.model or "smollm2-135m"
     package = args.package or "click"
     user, held_out = split_files(package_files(package))
-    settings = {"completion": {"multiline": "never"}, "training": {"settleSeconds": 0, "implicit": True}}
+    settings = {"completion": {"multiline": "never"}, "training": {"settleSeconds": 0, "implicit": False}}  # on for the user's files only
     with tempfile.TemporaryDirectory(prefix="finch-replay-") as tmp:
         command = [sys.executable, "-m", "finch_lsp", "--model", model, "--device", args.device or "cpu", "--data-dir", args.data_dir or tmp]
         client = StdioClient(command, dict(os.environ), stderr=open(Path(tmp) / "server.log", "ab"))

@@ -41,3 +41,41 @@ def test_gate_line_names_the_humaneval_subset_only_when_it_ran():
     assert gate_line({}) == ""
     line = gate_line({"pass_before": 2, "pass_after": 2, "pass_total": 40, "general_kept": 39, "general_total": 40})
     assert "2 -> 2 of 40" in line and "39/40" in line
+
+
+class _FakeClient:
+    """Answers a replay as a server with no suggestions would; records what it was sent."""
+
+    def __init__(self):
+        self.sent = []
+
+    def notify(self, method, params):
+        if method == "textDocument/didOpen":
+            self.sent.append(("open", params["textDocument"]["uri"].rsplit("_", 1)[-1]))
+        elif method == "workspace/didChangeConfiguration":
+            self.sent.append(("implicit", params["settings"]["finch"]["training"]["implicit"]))
+
+    def request(self, method, params):
+        return {"items": []}
+
+    def command(self, name, *args):
+        if name == "finch.status":
+            return {"model": {"state": "ready"}, "buffer": {"examples": 0}, "training": {"state": "idle"}, "adapter": {"version": None}}
+        return [] if name == "finch.adapters.list" else {"started": False}
+
+    def wait_for_status(self, done, timeout):
+        status = self.command("finch.status")
+        assert done(status)
+        return status
+
+
+def test_implicit_feedback_is_on_only_while_the_users_files_are_typed(tmp_path):
+    from finch_lsp.tools.replay import Replayer, measure
+
+    files = []
+    for name in ("held.py", "mine.py"):
+        (tmp_path / name).write_text("def f(x):\n    return x + 1\n" * 5)
+        files.append(tmp_path / name)
+    client = _FakeClient()
+    measure(Replayer(client), [files[1]], [files[0]], per_file=2)
+    assert client.sent == [("open", "held.py"), ("implicit", True), ("open", "mine.py"), ("implicit", False), ("open", "held.py")]
