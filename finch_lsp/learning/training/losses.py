@@ -53,10 +53,7 @@ class Picked:
 
     def __init__(self, logits: "torch.Tensor", needed: list[list[int]]) -> None:
         self.logits = logits
-        self._index: dict[tuple[int, int], int] = {}
-        for row, positions in enumerate(needed):
-            for p in positions:
-                self._index.setdefault((row, p), len(self._index))
+        self._index = {key: i for i, key in enumerate(zip(*self.flat(needed)))}
 
     @staticmethod
     def flat(needed: list[list[int]]) -> tuple[list[int], list[int]]:
@@ -152,12 +149,9 @@ def held_kl(picked: Picked, rows: list[EncodedSequence], base: Picked | None) ->
         adapted = F.log_softmax(picked.at(row, seq.held).float(), dim=-1)
         if isinstance(seq.base_logprobs, tuple):
             terms.append(sparse_kl(adapted, *seq.base_logprobs))
-        elif seq.base_logprobs is not None:
-            recorded = seq.base_logprobs.float()
-            terms.append((recorded.exp() * (recorded - adapted)).sum(-1))
         else:
-            recomputed = F.log_softmax(base.at(row, seq.held).float(), dim=-1)
-            terms.append((recomputed.exp() * (recomputed - adapted)).sum(-1))
+            recorded = seq.base_logprobs.float() if seq.base_logprobs is not None else F.log_softmax(base.at(row, seq.held).float(), dim=-1)
+            terms.append((recorded.exp() * (recorded - adapted)).sum(-1))
     if not terms:
         return picked.logits.sum() * 0
     return torch.cat(terms).mean()
