@@ -91,6 +91,9 @@ class InferenceEngine:
         self.prefixes = PrefixCache()
         self.reuse_prefixes = True
         self._weights_epoch = 0  # bumped by every task that may change the weights (adapter swaps, loads)
+        self._threads_wanted: int | None = None  # torch threads for the next tasks; None: torch's own default
+        self._threads_default: int | None = None  # torch's default, read on the worker before the first change
+        self.threads: int | None = None  # the torch threads the worker's tasks run with now
         self._thread = threading.Thread(target=self._work, name="finch-inference", daemon=True)
         self._thread.start()
 
@@ -176,6 +179,25 @@ class InferenceEngine:
         """What a cached KV prefix must have been computed with: the model, the adapter, the epoch."""
         return (id(self.loaded), self.adapter_version, self._weights_epoch)
 
+    def limit_threads(self, threads: int | None) -> None:
+        """Run the next tasks with ``threads`` torch threads (None: torch's default again).
+
+        Applied on the worker between two tasks: torch's thread count belongs to the thread
+        that runs the model.
+        """
+        self._threads_wanted = threads
+
+    def _apply_threads(self) -> None:
+        import torch
+
+        if self._threads_default is None:
+            self._threads_default = torch.get_num_threads()
+        wanted = self._threads_wanted or self._threads_default
+        if wanted != torch.get_num_threads():
+            torch.set_num_threads(wanted)
+            log.info("completions run on %d torch thread(s)", wanted)
+        self.threads = wanted
+
     # -- the worker -------------------------------------------------------------------------
     def _work(self) -> None:
         while True:
@@ -189,6 +211,7 @@ class InferenceEngine:
                 _resolve(task.future, None)  # cancelled while queued: dropped before it starts
             elif task.future.set_running_or_notify_cancel():
                 try:
+                    self._apply_threads()
                     _resolve(task.future, task.fn())
                 except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
                     _resolve(task.future, exc=exc)

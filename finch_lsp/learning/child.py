@@ -40,11 +40,30 @@ class TrainingState(str, enum.Enum):
 
 
 PARENT_ENV = "FINCH_PARENT_PID"
+THREADS_ENV = "FINCH_TRAIN_THREADS"
 PR_SET_PDEATHSIG = 1
 
 T = TypeVar("T")
 EventHandler = Callable[[dict], None]
 ExitHandler = Callable[[dict | None, str | None], None]
+
+
+def train_threads() -> int:
+    """Threads for training: ``$FINCH_TRAIN_THREADS``, else one less than the machine's cores."""
+    configured = os.environ.get(THREADS_ENV, "").strip()
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def serving_threads() -> int:
+    """Threads for completions on the CPU while the trainer runs: the cores it leaves free.
+
+    Two torch threads sharing a core with the trainer wait for it at every parallel region
+    (each op of each layer): on 2 cores a completion took 2.4x its idle time that way, and
+    1.6x on the one free core (docs/benchmarks.md).
+    """
+    return max(1, (os.cpu_count() or 2) - train_threads())
 
 
 class TrainerProcess:
@@ -97,7 +116,7 @@ class TrainerProcess:
         job_path = self.jobs_dir / f"job-{int(time.time() * 1000)}.json"
         env = {**os.environ, PARENT_ENV: str(os.getpid())}
         if threads is not None:
-            env["FINCH_TRAIN_THREADS"] = str(threads)
+            env[THREADS_ENV] = str(threads)
         try:
             with os.fdopen(open_private(self.data_dir, job_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as f:
                 f.write(job_json)

@@ -19,7 +19,7 @@ from lsprotocol import types
 
 from finch_lsp.learning.adapter_check import param_shapes, validate_adapter_dir
 from finch_lsp.learning.adapters import AdapterInfo, AdapterStore, activate, adapter_count, clean_staging, deactivate
-from finch_lsp.learning.child import TrainerProcess, TrainingState
+from finch_lsp.learning.child import TrainerProcess, TrainingState, serving_threads
 from finch_lsp.learning.feedback import FeedbackService, mark_training
 from finch_lsp.learning.implicit import observe
 from finch_lsp.learning.jobs import TrainConfig, TrainExample, TrainJob
@@ -220,6 +220,8 @@ class LearningCoordinator:
             staging.rmdir()
             return reason
         mark_training(self.feedback)
+        if job.device == "cpu":
+            self.host.engine.limit_threads(serving_threads())  # completions keep the cores the trainer leaves
         return None
 
     def _job(self, staging: Path) -> TrainJob:
@@ -250,6 +252,7 @@ class LearningCoordinator:
 
     def _on_exit(self, staging: Path, result: dict | None, error: str | None) -> None:
         """On the trainer's watcher thread: publish, judge, and activate the new adapter."""
+        self.host.engine.limit_threads(None)
         if error is not None:
             self._progress.finish("failed")
             self.host.show(f"training failed: {error}", types.MessageType.Error)

@@ -195,7 +195,7 @@ class FinchLanguageServer(LanguageServer):
                 "reason": self.model_reason or None,
             },
             "positionEncoding": self.position_encoding,
-            "engine": {"recent": list(self.engine.recent), "running": self.engine.running_key},
+            "engine": {"recent": list(self.engine.recent), "running": self.engine.running_key, "threads": self.engine.threads},
             "lastSuggestion": _describe(self.suggestions.last()),
         }
 

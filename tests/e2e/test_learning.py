@@ -9,6 +9,7 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
+from finch_lsp.learning.child import serving_threads
 from tests.e2e.lsp import command, end_of, inline, open_doc, start, wait_ready, wait_training
 
 SOURCE = "import os\n\ndef add(a, b):\n    return "
@@ -179,14 +180,18 @@ async def test_threshold_starts_training_by_itself(tmp_path):
 
 async def test_killed_trainer_leaves_the_server_serving(server):
     await suggest(server)
+    idle_threads = (await command(server, "finch.status"))["engine"]["threads"]
     await command(server, "finch.feedback", {"rating": "critical", "correction": "a + b"})
     await command(server, "finch.train")
     while (pid := (await command(server, "finch.status"))["training"].get("pid")) is None:
         await asyncio.sleep(0.05)
+    await suggest(server, "file:///w/b.py", "def sub(a, b):\n    return ")  # a model task, not the type-ahead
+    assert (await command(server, "finch.status"))["engine"]["threads"] == serving_threads()  # the cores the trainer leaves
     os.kill(pid, signal.SIGKILL)
     status = await wait_training(server)
     assert status["training"]["state"] == "failed" and "exited" in status["training"]["lastError"]
-    assert (await inline(server, "file:///w/a.py", *end_of(SOURCE))) is not None
+    assert await suggest(server, "file:///w/c.py", "def mul(a, b):\n    return ") is not None
+    assert (await command(server, "finch.status"))["engine"]["threads"] == idle_threads
     assert any("training failed" in m.message for m in server.messages)
 
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Callable, TextIO
 
 import msgspec
 
-from finch_lsp.learning.child import die_with_parent
+from finch_lsp.learning.child import die_with_parent, train_threads
 from finch_lsp.learning.jobs import TrainConfig, TrainJob, TrainResult
 from finch_lsp.learning.training.data import EncodedSequence, anchor_sequences, count_steps, encode_example, hold_context, weighted_batches
 from finch_lsp.learning.training import gate
@@ -40,16 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("finch_lsp.train_worker")
 
-THREADS_ENV = "FINCH_TRAIN_THREADS"
 NICENESS = 10
-
-
-def train_threads() -> int:
-    """Threads for training: ``$FINCH_TRAIN_THREADS``, else one less than the machine's cores."""
-    configured = os.environ.get(THREADS_ENV, "").strip()
-    if configured.isdigit() and int(configured) > 0:
-        return int(configured)
-    return max(1, (os.cpu_count() or 2) - 1)
 
 
 def lower_priority() -> None:
