@@ -191,12 +191,12 @@ class InferenceEngine:
         import torch
 
         if self._threads_default is None:
-            self._threads_default = torch.get_num_threads()
+            self._threads_default = self.threads = torch.get_num_threads()
         wanted = self._threads_wanted or self._threads_default
-        if wanted != torch.get_num_threads():
+        if wanted != self.threads:  # only this worker sets them: no torch call per task once settled
             torch.set_num_threads(wanted)
             log.info("completions run on %d torch thread(s)", wanted)
-        self.threads = wanted
+            self.threads = wanted
 
     # -- the worker -------------------------------------------------------------------------
     def _work(self) -> None:
