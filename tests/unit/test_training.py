@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections import Counter
 from dataclasses import replace
 
@@ -162,6 +163,53 @@ def test_picked_logits_are_the_full_forward_passes_at_those_positions():
     assert not torch.allclose(full[0, [0, 2]], base[0, [0, 2]], atol=1e-4)  # the adapter is in what was picked
 
 
+@pytest.mark.parametrize("lengths, overhead, groups", [
+    ([5], 32, [[0]]),
+    ([30, 31, 29, 32], 32, [[2, 0, 1, 3]]),  # alike: one batch
+    ([9, 98, 10, 97, 11], 32, [[0, 2, 4], [3, 1]]),  # short and long apart
+    ([9, 98, 10, 97, 11], 10_000, [[0, 2, 4, 3, 1]]),  # a pass costing more than any padding: one batch
+    ([10, 20, 40, 80], 0, [[0], [1], [2], [3]]),  # free passes: no padding at all
+])
+def test_length_groups_cut_sorted_rows_where_padding_costs_most(lengths, overhead, groups):
+    from finch_lsp.learning.training.losses import length_groups
+
+    assert length_groups(lengths, overhead) == groups
+
+
+def test_rows_run_in_length_groups_give_the_logits_and_gradients_of_one_padded_batch():
+    from finch_lsp.learning.training.losses import Picked, held_kl, length_groups, pick_logits, pick_rows, picked_target_loss
+    from finch_lsp.models import load_model
+
+    tiny = load_model("tiny-qwen2", "cpu")  # its own: the adapter is attached in place
+    model = attach_lora(tiny.model, TrainConfig(rank=4, alpha=8))
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.05, generator=torch.Generator().manual_seed(2))
+    prompts = ["x =", "def f(x):\n    return", "import os\n\n\ndef long_function_name(first, second, third):\n    " + "# comment " * 20 + "\n    return"]
+    rows = [encode_example(tiny.tokenizer, p, " 1") for p in prompts]
+    for row in rows:
+        row.held = list(range(len(row.input_ids) - 1))
+    needed = [sorted(set(r.held) | {len(r.input_ids) - 2}) for r in rows]
+    assert len(length_groups([len(r.input_ids) for r in rows])) > 1  # the rows really run apart
+
+    vocab = model.get_output_embeddings().weight.shape[0]
+    base = Picked(torch.randn((sum(map(len, needed)), vocab), generator=torch.Generator().manual_seed(3)), needed)  # the KL pulls somewhere
+
+    def loss_and_grads(picked):
+        model.zero_grad()
+        loss = picked_target_loss(picked, [r.labels for r in rows], range(len(rows))) + held_kl(picked, rows, base)
+        loss.backward()
+        return picked, loss.item(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    one, loss_one, grads_one = loss_and_grads(pick_logits(model, pad_batch(rows, 0, "cpu"), needed))
+    grouped, loss_grouped, grads_grouped = loss_and_grads(pick_rows(model, rows, needed, 0, "cpu"))
+    for row, positions in enumerate(needed):
+        assert torch.allclose(grouped.at(row, positions), one.at(row, positions), atol=1e-5)
+    assert abs(loss_one - loss_grouped) < 1e-5 and grads_one
+    assert all(torch.allclose(a, b, atol=1e-6, rtol=1e-4) for a, b in zip(grads_one, grads_grouped))
+
+
 def test_pad_batch_masks_padding():
     from finch_lsp.learning.training.data import EncodedSequence
 
@@ -309,15 +357,43 @@ def test_training_is_deterministic(tmp_path):
     assert runs[0] == runs[1]
 
 
-def run_worker(job_path: str) -> tuple[int, list[dict], str]:
-    env = {**os.environ, "FINCH_TRAIN_THREADS": "1", "PYTHONPATH": REPO_ROOT}
-    done = subprocess.run(
-        [sys.executable, "-m", "finch_lsp.learning.training.worker", job_path],
-        # a guard against a hung trainer only: on a loaded 2-core machine one run has taken over 180 s
-        capture_output=True, text=True, timeout=1800, env=env, cwd=REPO_ROOT,
-    )
-    events = [json.loads(line) for line in done.stdout.splitlines()]
-    return done.returncode, events, done.stderr
+def run_worker(job_path: str, server_says: bytes | None = None) -> tuple[int, list[dict], str]:
+    """The trainer run as the server runs it; with ``server_says``, paced (every core unless told
+    a model task runs) and fed those bytes on a stdin the server keeps open until the trainer
+    exits; else on one fixed thread."""
+    env = {k: v for k, v in os.environ.items() if k != "FINCH_TRAIN_THREADS"} if server_says is not None else {**os.environ, "FINCH_TRAIN_THREADS": "1"}
+    with subprocess.Popen(
+        [sys.executable, "-m", "finch_lsp.learning.training.worker", job_path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=False, env={**env, "PYTHONPATH": REPO_ROOT}, cwd=REPO_ROOT,
+    ) as proc:
+        proc.stdin.write(server_says or b"")
+        proc.stdin.flush()
+        if server_says is None:
+            proc.stdin.close()
+        out, err = [], []
+        readers = [threading.Thread(target=lambda s=s, into=into: into.append(s.read())) for s, into in ((proc.stdout, out), (proc.stderr, err))]
+        for r in readers:
+            r.start()
+        code = proc.wait(timeout=1800)  # a guard against a hung trainer only: on a loaded 2-core machine one run has taken over 180 s
+        for r in readers:
+            r.join()
+    events = [json.loads(line) for line in out[0].decode().splitlines()]
+    return code, events, err[0].decode()
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: the trainer always has it all")
+def test_the_trainer_takes_every_core_unless_the_server_says_a_model_task_runs(tmp_path):
+    config = TrainConfig(batch_size=1, epochs=2, max_steps=None, rank=4, alpha=8, anchor_weight=0, gate_general_prompts=0, gate_tasks=0)
+    job = TrainJob("tiny-qwen2", "cpu", [TrainExample("def f(x):\n    return", " x + 1", 10.0)], str(tmp_path / "adapter"), config)
+    job_path = tmp_path / "job.json"
+    job_path.write_bytes(msgspec.json.encode(job))
+    threads = {}
+    for says in (b"", b"b", b"bi"):  # nothing; a task running (never ended); a task just ended (within QUIET_S)
+        code, events, stderr = run_worker(str(job_path), says)
+        assert code == 0 and "Fatal" not in stderr, stderr  # its stdin still open: the reader must not block the exit
+        threads[says] = {e["threads"] for e in events if e["event"] == "progress" and "step" in e}
+    cores = os.cpu_count()
+    assert threads == {b"": {cores}, b"b": {cores - 1}, b"bi": threads[b"bi"]} and threads[b"bi"] <= {cores - 1, cores}
 
 
 def test_trainer_process_end_to_end(tiny, tmp_path):
@@ -425,10 +501,13 @@ def test_the_gate_tries_weaker_strengths_only_for_forgetting_and_restores_the_ad
     full = norm()
     seen = []
 
+    probes = []
+
     def fake_evaluate(passes_below, failed):
-        def evaluate(loaded, job, base, progress):
+        def evaluate(loaded, job, base, progress, first_failure=False, memo=None):
             strength = norm() / full
             seen.append(round(strength, 2))
+            probes.append(first_failure)
             ok = strength < passes_below
             return Evaluation(ok, 1, 1, None, None, [] if ok else [f"{failed} at {strength:.2f}"], [] if ok else [failed])
         return evaluate
@@ -437,6 +516,7 @@ def test_the_gate_tries_weaker_strengths_only_for_forgetting_and_restores_the_ad
     monkeypatch.setattr(worker, "evaluate", fake_evaluate(0.6, "general prompts"))
     verdict = worker.judge(replace(loaded, model=model), job, None, lambda m: None)
     assert seen == [1.0, 0.7, 0.5] and verdict.passed and verdict.scale == 0.5
+    assert probes == [True, True, False]  # the last strength gets every check: its verdict is the one kept
     assert verdict.reasons_at_full == ["general prompts at 1.00"] and abs(norm() / full - 0.5) < 1e-6  # saved weaker
     seen.clear()
     monkeypatch.setattr(worker, "evaluate", fake_evaluate(0.0, "your files"))
@@ -444,11 +524,61 @@ def test_the_gate_tries_weaker_strengths_only_for_forgetting_and_restores_the_ad
         for name, p in model.named_parameters():
             if "lora_B" in name:
                 p.fill_(1.0)
+    probes.clear()
     verdict = worker.judge(replace(loaded, model=model), job, None, lambda m: None)
-    assert seen == [1.0, 0.7, 0.5] and not verdict.passed and verdict.scale == 1.0 and abs(norm() / full - 1.0) < 1e-6
+    assert seen == [1.0, 0.7, 0.5, 1.0] and not verdict.passed and verdict.scale == 1.0 and abs(norm() / full - 1.0) < 1e-6
+    assert probes == [True, True, False, False]  # the kept full-strength adapter judged again on every check
     seen.clear()
     monkeypatch.setattr(worker, "evaluate", fake_evaluate(0.0, "corrections"))  # a weaker adapter cannot learn more
     assert not worker.judge(replace(loaded, model=model), job, None, lambda m: None).passed and seen == [1.0]
+
+
+def test_forgetting_checks_stop_at_the_first_failure_only_when_asked(monkeypatch):
+    from finch_lsp.learning.jobs import Evaluation
+    from finch_lsp.learning.training import evaluation, gate
+
+    calls = []
+
+    def check(name, fails):
+        def run(loaded, job, base, verdict, progress, memo):
+            calls.append(name)
+            if fails:
+                verdict.failed_checks.append(name)
+                verdict.reasons.append(f"{name}: failed")
+        return run
+
+    monkeypatch.setattr(evaluation, "pass_check", check("pass@1", True))
+    monkeypatch.setattr(evaluation, "general_check", check("general prompts", False))
+    monkeypatch.setattr(evaluation, "file_check", check("your files", True))
+    job = TrainJob("tiny-qwen2", "cpu", [], "unused", TrainConfig())
+    probe = Evaluation(False, 1, 1, None, None, [], [])
+    evaluation.forgetting_checks(None, job, gate.Figures(), probe, lambda m: None, first_failure=True)
+    assert calls == ["pass@1"] and probe.failed_checks == ["pass@1"]
+    calls.clear()
+    full = Evaluation(False, 1, 1, None, None, [], [])
+    evaluation.forgetting_checks(None, job, gate.Figures(), full, lambda m: None)
+    assert calls == ["pass@1", "general prompts", "your files"] and full.failed_checks == ["pass@1", "your files"]
+
+
+def test_the_your_files_check_computes_the_base_side_once_per_training(monkeypatch):
+    from finch_lsp.learning.jobs import Evaluation
+    from finch_lsp.learning.training import evaluation, gate
+    from finch_lsp.models import load_model
+
+    tiny = load_model("tiny-qwen2", "cpu")  # its own: the adapter is attached in place
+    model = attach_lora(tiny.model, TrainConfig(rank=4, alpha=8))
+    loaded = replace(tiny, model=model)
+    seen = []
+    monkeypatch.setattr(gate, "general_completions", lambda loaded, prompts: seen.append("completions") or ["x"] * len(prompts))
+    monkeypatch.setattr(gate, "general_margins", lambda loaded, prompts, completions: seen.append("margins") or [1.0] * len(prompts))
+    monkeypatch.setattr(gate, "turned_wrong", lambda *a: [])
+    job = TrainJob("tiny-qwen2", "cpu", [TrainExample("import os\n\n\ndef f():\n    return", " 1", 10.0)], "unused", TrainConfig())
+    memo = {}
+    for _ in range(2):
+        verdict = Evaluation(False, 1, 1, None, None, [], [])
+        evaluation.file_check(loaded, job, gate.Figures(), verdict, lambda m: None, memo)
+        assert verdict.file_total == verdict.file_kept > 0 and not verdict.reasons
+    assert seen == ["completions", "margins", "completions", "completions"]  # the base side once, then the adapter's each time
 
 
 def test_the_pathlib_score_allows_one_odd_completion_to_move_but_none_from_right_to_wrong():

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable
 
 from finch_lsp.completion.postprocess import first_line
 from finch_lsp.learning.jobs import Evaluation, TrainExample, TrainJob
-from finch_lsp.learning.training import gate
+from finch_lsp.learning.training import gate, pacing
 from finch_lsp.learning.training.data import encode_example, file_context, pad_batch
 from finch_lsp.learning.training.greedy import greedy_completion
 from finch_lsp.learning.training.losses import target_loss
@@ -66,6 +66,7 @@ def count_reproduced(loaded: "LoadedModel", examples: list[TrainExample]) -> int
     """How many examples the model now completes with (or close to, ``close_to``) the first line of their target."""
     reproduced = 0
     for example in examples:
+        pacing.pace()
         wanted = first_line(example.target)
         budget = len(loaded.tokenizer(example.target, add_special_tokens=False)["input_ids"]) + 8
         got = first_line(greedy_completion(loaded, example.prompt, budget))
@@ -83,6 +84,7 @@ def held_out_loss(loaded: "LoadedModel", examples: list[TrainExample], max_token
     losses = []
     with torch.no_grad():
         for example in examples:
+            pacing.pace()
             encoded = encode_example(loaded.tokenizer, example.prompt, example.target, max_tokens)
             batch = pad_batch([encoded], pad_id, loaded.device)
             logits = loaded.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
@@ -95,12 +97,19 @@ def held_out_bound(before: float) -> float:
     return before * (1 + HELD_OUT_RELATIVE_BOUND) + HELD_OUT_ABSOLUTE_SLACK
 
 
-def evaluate(loaded_with_adapter: "LoadedModel", job: TrainJob, base: "gate.Figures | None" = None, progress: Callable[[str], None] = lambda m: None) -> Evaluation:
+def evaluate(
+    loaded_with_adapter: "LoadedModel", job: TrainJob, base: "gate.Figures | None" = None, progress: Callable[[str], None] = lambda m: None,
+    first_failure: bool = False, memo: dict | None = None,
+) -> Evaluation:
     """Judge the adapter active on ``loaded_with_adapter.model`` (a PEFT model) against ``job``.
 
     Passed when the model reproduces more than half of the corrections, the held-out loss
     stays within ``held_out_bound`` of its value with the adapter disabled, and, with the base
-    model's gate figures ``base``, the general prompts and the pass@1 checks of ``gate`` pass.
+    model's gate figures ``base``, the pass@1, general prompts and your-files checks of ``gate``
+    pass. With ``first_failure`` the forgetting checks stop at the first that fails (cheapest
+    first): enough to know that a weaker strength must be tried (unless the corrections
+    failed: no weaker strength is tried then, and every check runs for the verdict). ``memo`` keeps the base model's
+    side of the your-files check between evaluations of one training (it does not change).
     """
     model = loaded_with_adapter.model
     progress("corrections reproduced")
@@ -122,43 +131,73 @@ def evaluate(loaded_with_adapter: "LoadedModel", job: TrainJob, base: "gate.Figu
             f"(bound {held_out_bound(before):.3f}): it would change completions you were happy with"
         )
     evaluation = Evaluation(False, reproduced, len(corrections), before, after, reasons, failed)
-    if base is not None:
-        forgetting_checks(loaded_with_adapter, job, base, evaluation, progress)
+    probe = first_failure and "corrections" not in failed  # failed corrections: no weaker try follows, this verdict is final
+    if base is not None and not (probe and failed):
+        forgetting_checks(loaded_with_adapter, job, base, evaluation, progress, probe, {} if memo is None else memo)
     evaluation.passed = not evaluation.reasons
     return evaluation
 
 
-def forgetting_checks(loaded: "LoadedModel", job: TrainJob, base: "gate.Figures", evaluation: Evaluation, progress: Callable[[str], None]) -> None:
-    """The gate's general-prompt and pass@1 checks, recorded into ``evaluation``."""
+def forgetting_checks(
+    loaded: "LoadedModel", job: TrainJob, base: "gate.Figures", evaluation: Evaluation, progress: Callable[[str], None],
+    first_failure: bool = False, memo: dict | None = None,
+) -> None:
+    """The gate's pass@1, general-prompt and your-files checks, cheapest first, recorded into
+    ``evaluation``; with ``first_failure``, none after the first that fails."""
     started = time.perf_counter()
-    prompts = gate.GENERAL_PROMPTS[: job.config.gate_general_prompts]
+    memo = {} if memo is None else memo
+    for check in (pass_check, general_check, file_check):
+        check(loaded, job, base, evaluation, progress, memo)
+        if first_failure and evaluation.reasons:
+            break
+    evaluation.gate_seconds = time.perf_counter() - started
+
+
+def pass_check(loaded: "LoadedModel", job: TrainJob, base: "gate.Figures", evaluation: Evaluation, progress: Callable[[str], None], memo: dict) -> None:
+    """pass@1 on the gate's HumanEval tasks the base model passes."""
     tasks = gate.gate_tasks(job.config.gate_tasks)
-    adapted = gate.figures(loaded, prompts, tasks, progress, base)
-    if prompts:
-        wrong = gate.turned_wrong(prompts, base.general, adapted.general, base.margins or None)
-        kept, changes, reason = gate.general_verdict(prompts, base.general, adapted.general, wrong=wrong)
-        evaluation.general_kept, evaluation.general_total, evaluation.general_changed = kept, len(prompts), changes[:8]
-        if reason:
-            evaluation.failed_checks.append("general prompts")
-            evaluation.reasons.append(reason)
+    if not tasks:
+        return
+    _, passed = gate.task_outcomes(loaded, tasks, progress, base)
+    evaluation.pass_before, evaluation.pass_after, evaluation.pass_total = base.pass_count, sum(passed.values()), len(tasks)
+    reason = gate.pass_verdict(base.pass_count, evaluation.pass_after, len(tasks))
+    if reason:
+        evaluation.failed_checks.append("pass@1")
+        evaluation.reasons.append(reason)
+
+
+def general_check(loaded: "LoadedModel", job: TrainJob, base: "gate.Figures", evaluation: Evaluation, progress: Callable[[str], None], memo: dict) -> None:
+    """The general prompts keep the base model's first lines, and none turns wrong."""
+    prompts = gate.GENERAL_PROMPTS[: job.config.gate_general_prompts]
+    if not prompts:
+        return
+    progress(f"general prompts ({len(prompts)})")
+    adapted = gate.general_completions(loaded, prompts)
+    wrong = gate.turned_wrong(prompts, base.general, adapted, base.margins or None)
+    kept, changes, reason = gate.general_verdict(prompts, base.general, adapted, wrong=wrong)
+    evaluation.general_kept, evaluation.general_total, evaluation.general_changed = kept, len(prompts), changes[:8]
+    if reason:
+        evaluation.failed_checks.append("general prompts")
+        evaluation.reasons.append(reason)
+
+
+def file_check(loaded: "LoadedModel", job: TrainJob, base: "gate.Figures", evaluation: Evaluation, progress: Callable[[str], None], memo: dict) -> None:
+    """General functions placed in the files the examples come from keep their first lines."""
     in_file = gate.in_file_prompts([c for c in (file_context(loaded, e.prompt) for e in reversed(job.examples)) if c])
-    if in_file and job.config.gate_general_prompts > 0:
-        progress(f"functions in your files ({len(in_file)})")
-        placed, bare = [p for p, _ in in_file], [b for _, b in in_file]
+    if not in_file or job.config.gate_general_prompts <= 0:
+        return
+    progress(f"functions in your files ({len(in_file)})")
+    placed, bare = [p for p, _ in in_file], [b for _, b in in_file]
+    key = ("your files", tuple(placed))
+    if key not in memo:
         with loaded.model.disable_adapter():
             before = gate.general_completions(loaded, placed)
-            margins = gate.general_margins(loaded, placed, before)
-        after = gate.general_completions(loaded, placed)
-        wrong = gate.turned_wrong(bare, before, after, margins)
-        kept, changes, reason = gate.general_verdict(placed, before, after, "your files", wrong)
-        evaluation.file_kept, evaluation.file_total, evaluation.file_changed = kept, len(in_file), changes[:8]
-        if reason:
-            evaluation.failed_checks.append("your files")
-            evaluation.reasons.append(reason)
-    if tasks:
-        evaluation.pass_before, evaluation.pass_after, evaluation.pass_total = base.pass_count, adapted.pass_count, len(tasks)
-        reason = gate.pass_verdict(base.pass_count, adapted.pass_count, len(tasks))
-        if reason:
-            evaluation.failed_checks.append("pass@1")
-            evaluation.reasons.append(reason)
-    evaluation.gate_seconds = time.perf_counter() - started
+            memo[key] = before, gate.general_margins(loaded, placed, before)
+    before, margins = memo[key]
+    after = gate.general_completions(loaded, placed)
+    wrong = gate.turned_wrong(bare, before, after, margins)
+    kept, changes, reason = gate.general_verdict(placed, before, after, "your files", wrong)
+    evaluation.file_kept, evaluation.file_total, evaluation.file_changed = kept, len(in_file), changes[:8]
+    if reason:
+        evaluation.failed_checks.append("your files")
+        evaluation.reasons.append(reason)

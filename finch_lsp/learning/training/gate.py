@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from finch_lsp.learning.training import pacing
 from finch_lsp.learning.training.general import GENERAL_PROMPTS, changed_prompts, check_program, describe_change, prompt_set_hash
 
 if TYPE_CHECKING:
@@ -224,6 +225,7 @@ def general_margins(loaded: "LoadedModel", prompts: list[str], completions: list
     tokenizer, margins = loaded.tokenizer, []
     with torch.no_grad():
         for prompt, completion in zip(prompts, completions):
+            pacing.pace()
             prompt_ids = tokenizer(anchor_prompt_text(loaded, prompt), add_special_tokens=False)["input_ids"]
             line = completion.lstrip("\n").split("\n", 1)[0]
             line_ids = tokenizer(line, add_special_tokens=False)["input_ids"]
@@ -244,29 +246,37 @@ def figures(loaded: "LoadedModel", prompts: list[str], tasks: list["Task"], prog
     With ``base`` (the adapter's side) only the tasks the base model passes are completed,
     and only those completed differently are tested again.
     """
+    progress(f"general prompts ({len(prompts)})")
+    result = Figures(general=general_completions(loaded, prompts))
+    if base is None:
+        result.margins = general_margins(loaded, prompts, result.general)
+    result.completions, result.passed = task_outcomes(loaded, tasks, progress, base)
+    return result
+
+
+def task_outcomes(loaded: "LoadedModel", tasks: list["Task"], progress: Progress, base: Figures | None = None) -> tuple[dict[str, str], dict[str, bool]]:
+    """(completion, passed) per task under ``loaded.model``; with ``base`` (the adapter's side)
+    only the tasks the base model passes, and only those completed differently tested again."""
     from finch_lsp.tools.quality import complete_task
     from finch_lsp.tools.sandbox import run_python
 
     if base is not None:
         tasks = [t for t in tasks if base.passed.get(t.name)]
-    progress(f"general prompts ({len(prompts)})")
-    result = Figures(general=general_completions(loaded, prompts))
-    if base is None:
-        result.margins = general_margins(loaded, prompts, result.general)
-    pending = {}
+    completions, passed, pending = {}, {}, {}
     with ThreadPoolExecutor(max_workers=2) as pool:
         for i, task in enumerate(tasks):
+            pacing.pace()
             if i % 5 == 0:
                 progress(f"HumanEval task {i + 1}/{len(tasks)}")
             completion = complete_task(loaded, task)
-            result.completions[task.name] = completion
+            completions[task.name] = completion
             if base is not None and base.completions.get(task.name) == completion and task.name in base.passed:
-                result.passed[task.name] = base.passed[task.name]
+                passed[task.name] = base.passed[task.name]
             else:
                 pending[task.name] = pool.submit(run_python, task.program(completion), TEST_TIMEOUT_S)
         for name, future in pending.items():
-            result.passed[name] = future.result().passed
-    return result
+            passed[name] = future.result().passed
+    return completions, passed
 
 
 def base_side(loaded: "LoadedModel", model_name: str, cache_dir: str | None, prompts: list[str], tasks: list["Task"], progress: Progress) -> Figures:

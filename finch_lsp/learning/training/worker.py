@@ -5,9 +5,11 @@ memory back when it ends, and runs at lower priority with fewer threads than the
 leaving a core to completions.
 
 It reads a ``TrainJob`` (JSON), loads the base model, trains, evaluates and saves the adapter
-into ``job.output_dir``. Its stdout carries one JSON object per line and nothing else:
+into ``job.output_dir``. Its stdin carries the server's BUSY / IDLE bytes (``pacing``: every
+core while the server runs no model task). Its stdout carries one JSON object per line and
+nothing else:
 
-    {"event": "progress", "epoch": 2, "epochs": 6, "step": 3, "steps": 12, "loss": 0.91, ...}
+    {"event": "progress", "epoch": 2, "epochs": 6, "step": 3, "steps": 12, "loss": 0.91, "threads": 1, ...}
     {"event": "done", "result": {TrainResult}}
     {"event": "error", "message": "..."}          (then exit code 1)
 
@@ -27,10 +29,10 @@ from typing import TYPE_CHECKING, Callable, TextIO
 
 import msgspec
 
-from finch_lsp.learning.child import die_with_parent, train_threads
+from finch_lsp.learning.child import die_with_parent, idle_train_threads, train_threads
 from finch_lsp.learning.jobs import TrainConfig, TrainJob, TrainResult
 from finch_lsp.learning.training.data import EncodedSequence, anchor_sequences, count_steps, encode_example, hold_context, weighted_batches
-from finch_lsp.learning.training import gate
+from finch_lsp.learning.training import gate, pacing
 from finch_lsp.learning.training.evaluation import evaluate
 from finch_lsp.learning.training.greedy import pad_token_id
 from finch_lsp.learning.training.losses import record_base_distributions, training_step
@@ -76,10 +78,12 @@ def run(job_path: str, events: EventWriter) -> None:
 
     from finch_lsp.models import load_model
 
-    threads = train_threads()
-    torch.set_num_threads(threads)
+    pacer = pacing.Pacer(train_threads(), idle_train_threads())
+    paced = pacer.busy_threads != pacer.idle_threads and not sys.stdin.isatty()
+    pacing.install(pacer, sys.stdin.fileno() if paced else None)  # the server's BUSY / IDLE bytes
     job = read_job(job_path)
-    log.info("training on %d examples with %d thread(s); adapter into %s", len(job.examples), threads, job.output_dir)
+    log.info("training on %d examples with %d thread(s)%s; adapter into %s", len(job.examples), pacer.threads,
+             f" ({pacer.busy_threads} while the server runs a model task)" if paced else "", job.output_dir)
     loaded = load_model(job.base_model, job.device, on_progress=lambda message: log.info("%s", message))
 
     def on_progress(progress: dict) -> None:
@@ -142,10 +146,12 @@ def train_adapter(job: TrainJob, loaded: "LoadedModel", on_progress: Callable[[d
     model.train()
     losses = []
     for step, indices in enumerate(batches):
+        pacing.pace()
         anchor_rows = [anchors[(step * config.anchor_batch + k) % len(anchors)] for k in range(config.anchor_batch)] if anchors else []
         parts = training_step(model, optimizer, [examples[i] for i in indices], anchor_rows, config, pad_token_id(loaded), loaded.device)
         losses.append(parts.target)
-        on_progress({"epoch": min(step // per_epoch + 1, config.epochs), "epochs": config.epochs, "step": step + 1, "steps": steps, "loss": parts.target, "anchor": parts.anchor, "rejection": parts.rejection})
+        on_progress({"epoch": min(step // per_epoch + 1, config.epochs), "epochs": config.epochs, "step": step + 1, "steps": steps, "loss": parts.target, "anchor": parts.anchor, "rejection": parts.rejection,
+                     "threads": pacing.threads()})
     model.eval()
     loaded.model, loaded.adapter_min_shift = model, config.decode_min_shift  # as the server will decode it
     evaluation = judge(loaded, job, base, gate_progress)
@@ -176,21 +182,28 @@ def judge(loaded: "LoadedModel", job: TrainJob, base, progress: Callable[[str], 
     keeps less of the habit and disturbs less of the rest. The first strength that passes
     every check is kept and saved (``Evaluation.scale``); when none does, the full-strength
     adapter is saved with its verdict.
+
+    While a weaker strength remains to be tried, an evaluation stops at the first forgetting
+    check that fails (``evaluate``'s ``first_failure``); when none passes, the full-strength
+    adapter is judged again on every check, so its verdict names all that fail.
     """
-    evaluation = evaluate(loaded, job, base, lambda m: progress(f"judging the adapter: {m}"))
+    memo: dict = {}
+    scales = list(job.config.gate_scales)
+    evaluation = evaluate(loaded, job, base, lambda m: progress(f"judging the adapter: {m}"), first_failure=bool(scales), memo=memo)
     current = 1.0
-    for scale in job.config.gate_scales:
+    for k, scale in enumerate(scales):
         if evaluation.passed or not set(evaluation.failed_checks) <= FORGETTING_CHECKS:
             break
         scale_adapter(loaded.model, scale / current)
         current = scale
-        candidate = evaluate(loaded, job, base, lambda m: progress(f"judging the adapter at {scale:.0%} strength: {m}"))
+        candidate = evaluate(loaded, job, base, lambda m: progress(f"judging the adapter at {scale:.0%} strength: {m}"), first_failure=k + 1 < len(scales), memo=memo)
         candidate.scale = scale
         if candidate.passed:
             candidate.reasons_at_full = evaluation.reasons
             return candidate
-    if current != 1.0:
+    if current != 1.0:  # none passed: the full-strength adapter is kept, judged on every check
         scale_adapter(loaded.model, 1.0 / current)
+        evaluation = evaluate(loaded, job, base, lambda m: progress(f"judging the adapter: {m}"), memo=memo)
     return evaluation
 
 
