@@ -148,6 +148,11 @@ def implicit(client: StdioClient, on: bool) -> None:
     client.notify("workspace/didChangeConfiguration", {"settings": {"finch": {"training": {"implicit": on}}}})
 
 
+def note(line: str) -> None:
+    """A phase's figures on stderr as soon as it ends (a replay takes most of an hour)."""
+    print(f"finch-lsp bench --replay: {line}", file=sys.stderr, flush=True)
+
+
 def measure(replayer: Replayer, user: list[Path], held_out: list[Path], per_file: int) -> dict:
     """Held-out files on the base model, the user's files with implicit feedback, held-out files again.
 
@@ -158,6 +163,7 @@ def measure(replayer: Replayer, user: list[Path], held_out: list[Path], per_file
     before = Tally()
     for path in held_out:
         replayer.replay(path, per_file, before)
+    note(f"held-out files on the base model: {before}")
     implicit(replayer.client, True)
     learnt = Tally()
     for path in user:
@@ -165,6 +171,7 @@ def measure(replayer: Replayer, user: list[Path], held_out: list[Path], per_file
     status = replayer.status()
     implicit(replayer.client, False)
     examples = status["buffer"]["examples"]
+    note(f"user's files typed: {learnt}; {examples} implicit examples")
     if status["training"]["state"] != "running" and replayer.client.command("finch.adapters.list") == []:
         replayer.client.command("finch.train")
     started = time.monotonic()
@@ -172,14 +179,14 @@ def measure(replayer: Replayer, user: list[Path], held_out: list[Path], per_file
     adapters = replayer.client.command("finch.adapters.list")
     adapter = adapters[-1] if adapters else None
     activated = bool(adapter and adapter["evaluation"] and adapter["evaluation"].get("passed"))
+    note(f"training ended: adapter {'activated' if activated else 'not activated'} ({(adapter or {}).get('verdict') or 'no adapter'})")
     if activated:
         replayer.wait(lambda s: s["adapter"]["version"] == adapter["version"], timeout=300)
     after = Tally()
     for path in held_out:
         replayer.replay(path, per_file, after)
-    verdict = (adapter or {}).get("verdict") or {}
     return {"before": before, "learnt": learnt, "after": after, "examples": examples, "activated": activated,
-            "verdict": verdict.get("reason", ""), "evaluation": (adapter or {}).get("evaluation") or {}, "training": time.monotonic() - started}
+            "verdict": (adapter or {}).get("verdict") or "", "evaluation": (adapter or {}).get("evaluation") or {}, "training": time.monotonic() - started}
 
 
 def render(result: dict, model: str, package: str, user: list[Path], held_out: list[Path], machine: dict, line: str) -> str:

@@ -3,13 +3,16 @@
 Through the real server on stdio with default settings: ten critical ratings with
 corrections (a preference family's), the tenth starts training by the threshold; the clock
 runs from that rating's answer to the moment ``finch.status`` shows the new adapter active
-(or the gate refusing it). Meanwhile the client keeps asking for single-line completions and
-records their latency, against the same completions asked for before the ratings (idle).
-Progress messages seen in ``finch.status`` are counted by phase (steps, gate).
+(or the gate refusing it). In a "typing" round the client meanwhile keeps asking for
+single-line completions and records their latency, against the same completions asked for
+before the ratings (idle); in a "waiting" round it only polls ``finch.status`` (a user who
+rated and waits: the trainer has every core). Progress messages seen in ``finch.status`` are
+counted by phase (steps, gate).
 
-Two rounds in one data dir: the first computes the gate's base-model figures (once per
-model), the second (another family, a fresh buffer) finds them cached, as every later
-training does.
+In one data dir: a first typing round computes the gate's base-model figures (once per
+model); then, with them cached as every later training finds them, a typing and a waiting
+round of another family (a fresh buffer each). With ``--data-dir`` holding them already, the
+last two only.
 """
 
 from __future__ import annotations
@@ -39,8 +42,12 @@ def timed(session: Session, prompt: str) -> float:
     return time.perf_counter() - started
 
 
-def one_round(session: Session, family: Family) -> dict:
-    """Ten ratings, the threshold's training, latencies meanwhile: the figures of one round."""
+WAIT_POLL_S = 0.5
+"""How often a waiting round polls ``finch.status``."""
+
+
+def one_round(session: Session, family: Family, typing: bool = True) -> dict:
+    """Ten ratings, the threshold's training, latencies meanwhile (``typing``): the figures of one round."""
     session.wait(lambda s: s["model"]["state"] != "loading")
     for p in PROBES:
         session.complete(p)  # warm-up
@@ -61,7 +68,10 @@ def one_round(session: Session, family: Family) -> dict:
             if not adapter["evaluation"]["passed"] or status["adapter"]["version"] == adapter["version"]:
                 verdict = adapter
                 break
-        busy.append(timed(session, PROBES[len(busy) % len(PROBES)]))
+        if typing:
+            busy.append(timed(session, PROBES[len(busy) % len(PROBES)]))
+        else:
+            time.sleep(WAIT_POLL_S)  # a poll interval, not a wait for an event: the bench samples progress
         if time.monotonic() - started > 1800:
             raise TimeoutError("training took more than 30 minutes")
     seconds = time.monotonic() - started
@@ -71,6 +81,13 @@ def one_round(session: Session, family: Family) -> dict:
         "idle_ms": 1000 * statistics.median(idle), "busy_ms": 1000 * statistics.median(busy) if busy else float("nan"),
         "busy_p90_ms": 1000 * sorted(busy)[int(0.9 * (len(busy) - 1))] if busy else float("nan"), "busy_n": len(busy), "phases": phases,
     }
+
+
+def during(row: dict) -> str:
+    """The latency-during-training cell: p50 (p90, n), or none asked in a waiting round."""
+    if not row["busy_n"]:
+        return "none asked (waiting)"
+    return f"{row['busy_ms']:.0f} ms ({row['busy_p90_ms']:.0f}, {row['busy_n']})"
 
 
 def server(model: str, device: str, data_dir: str, log: Path) -> Session:
@@ -98,13 +115,13 @@ def run_timing_bench(args) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="finch-timing-") as tmp:
         data = Path(args.data_dir) if args.data_dir else Path(tmp) / "data"
-        families = [FAMILIES["logging"]] if cached(data) else [FAMILIES["utc"], FAMILIES["logging"]]
-        for family in families:
-            label = "base figures cached" if cached(data) else "first training (gate base figures computed)"
+        rounds = [(FAMILIES["logging"], True), (FAMILIES["logging"], False)]
+        for family, typing in rounds if cached(data) else [(FAMILIES["utc"], True), *rounds]:
+            label = ("base figures cached" if cached(data) else "first training (gate base figures computed)") + (", typing" if typing else ", waiting")
             before = load_average()
             session = server(model, device, str(data), Path(tmp) / "server.log")
             try:
-                row = one_round(session, family)
+                row = one_round(session, family, typing)
             finally:
                 session.client.close()
             rows.append({**row, "label": label, "load": f"{before} -> {load_average()}"})
@@ -114,14 +131,15 @@ def run_timing_bench(args) -> int:
     lines = [
         f"### {model}, {machine_line(machine_info())} ({datetime.date.today().isoformat()})", "",
         f"`finch-lsp bench --learning --timing --model {model}`, default settings (trainer niced, "
-        f"{os.environ.get('FINCH_TRAIN_THREADS', 'cores - 1')} thread(s)); load average (1, 5, 15 min) before -> after each round", "",
+        f"{os.environ.get('FINCH_TRAIN_THREADS', 'every core while no completion runs, cores - 1 while one does')} thread(s)); "
+        "load average (1, 5, 15 min) before -> after each round", "",
         "| round | family | rating to active | of which the gate (adapter side) | outcome | completion p50 idle | during training p50 (p90, n) | progress seen (steps, gate) | load |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['label']} | {r['family']} | {r['seconds']:.0f} s | {r['gate_seconds']:.0f} s | {'active' if r['active'] else 'refused: ' + r['verdict']} "
-            f"| {r['idle_ms']:.0f} ms | {r['busy_ms']:.0f} ms ({r['busy_p90_ms']:.0f}, {r['busy_n']}) | {r['phases']['steps']}, {r['phases']['gate']} | {r['load']} |"
+            f"| {r['idle_ms']:.0f} ms | {during(r)} | {r['phases']['steps']}, {r['phases']['gate']} | {r['load']} |"
         )
     section = "\n".join(lines) + "\n"
     print(section)

@@ -48,6 +48,7 @@ class _FakeClient:
 
     def __init__(self):
         self.sent = []
+        self.trained = False
 
     def notify(self, method, params):
         if method == "textDocument/didOpen":
@@ -61,7 +62,11 @@ class _FakeClient:
     def command(self, name, *args):
         if name == "finch.status":
             return {"model": {"state": "ready"}, "buffer": {"examples": 0}, "training": {"state": "idle"}, "adapter": {"version": None}}
-        return [] if name == "finch.adapters.list" else {"started": False}
+        if name == "finch.adapters.list":  # a refused adapter, as ``finch.adapters.list`` lists it
+            return [{"version": 1, "active": False, "evaluation": {"passed": False}, "verdict": "corrections: it comes close to only 2 of 8"}] if self.trained else []
+        if name == "finch.train":
+            self.trained = True
+        return {"started": True}
 
     def wait_for_status(self, done, timeout):
         status = self.command("finch.status")
@@ -77,5 +82,6 @@ def test_implicit_feedback_is_on_only_while_the_users_files_are_typed(tmp_path):
         (tmp_path / name).write_text("def f(x):\n    return x + 1\n" * 5)
         files.append(tmp_path / name)
     client = _FakeClient()
-    measure(Replayer(client), [files[1]], [files[0]], per_file=2)
+    result = measure(Replayer(client), [files[1]], [files[0]], per_file=2)
+    assert client.trained and not result["activated"] and result["verdict"] == "corrections: it comes close to only 2 of 8"
     assert client.sent == [("open", "held.py"), ("implicit", True), ("open", "mine.py"), ("implicit", False), ("open", "held.py")]
