@@ -1,8 +1,8 @@
 """The trainer process: ``python -m finch_lsp.learning.training.worker JOB_JSON_PATH``.
 
 The server spawns it (never forks it) so that training cannot crash the server, gives its
-memory back when it ends, and runs at lower priority with fewer threads than the machine has,
-leaving a core to completions.
+memory back when it ends, and runs at lower priority; while the server runs a model task it
+trains on one thread fewer than the machine has, leaving a core to completions (``pacing``).
 
 It reads a ``TrainJob`` (JSON), loads the base model, trains, evaluates and saves the adapter
 into ``job.output_dir``. Its stdin carries the server's BUSY / IDLE bytes (``pacing``: every
