@@ -94,7 +94,6 @@ class InferenceEngine:
         self._threads_wanted: int | None = None  # torch threads for the next tasks; None: torch's own default
         self._threads_default: int | None = None  # torch's default, read on the worker before the first change
         self.threads: int | None = None  # the torch threads the worker's tasks run with now
-        self._on_task: Callable[[bool], None] | None = None  # told True before each task, False after
         self._thread = threading.Thread(target=self._work, name="finch-inference", daemon=True)
         self._thread.start()
 
@@ -180,14 +179,13 @@ class InferenceEngine:
         """What a cached KV prefix must have been computed with: the model, the adapter, the epoch."""
         return (id(self.loaded), self.adapter_version, self._weights_epoch)
 
-    def limit_threads(self, threads: int | None, on_task: Callable[[bool], None] | None = None) -> None:
+    def limit_threads(self, threads: int | None) -> None:
         """Run the next tasks with ``threads`` torch threads (None: torch's default again).
 
         Applied on the worker between two tasks: torch's thread count belongs to the thread
-        that runs the model. ``on_task(True)`` is called before each task and ``on_task(False)``
-        after it while the limit holds (a CPU trainer is told when the cores are wanted).
+        that runs the model.
         """
-        self._threads_wanted, self._on_task = threads, (on_task if threads is not None else None)
+        self._threads_wanted = threads
 
     def _apply_threads(self) -> None:
         import torch
@@ -212,17 +210,11 @@ class InferenceEngine:
             if task.cancel is not None and task.cancel.is_set():
                 _resolve(task.future, None)  # cancelled while queued: dropped before it starts
             elif task.future.set_running_or_notify_cancel():
-                on_task = self._on_task
                 try:
                     self._apply_threads()
-                    if on_task is not None:
-                        on_task(True)
                     _resolve(task.future, task.fn())
                 except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
                     _resolve(task.future, exc=exc)
-                finally:
-                    if on_task is not None:
-                        on_task(False)
             with self._cv:
                 self._running = None
 

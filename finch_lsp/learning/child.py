@@ -48,25 +48,12 @@ EventHandler = Callable[[dict], None]
 ExitHandler = Callable[[dict | None, str | None], None]
 
 
-BUSY, IDLE = b"b", b"i"
-"""What the server writes on the trainer's stdin when a model task starts and ends (``serving``)."""
-
-
-def configured_threads() -> int | None:
-    """``$FINCH_TRAIN_THREADS`` when it is a positive count: the trainer then keeps exactly that."""
-    configured = os.environ.get(THREADS_ENV, "").strip()
-    return int(configured) if configured.isdigit() and int(configured) > 0 else None
-
-
 def train_threads() -> int:
-    """Threads for training while completions run: ``$FINCH_TRAIN_THREADS``, else one less than
-    the machine's cores (``idle_train_threads`` while none does)."""
-    return configured_threads() or max(1, (os.cpu_count() or 2) - 1)
-
-
-def idle_train_threads() -> int:
-    """Threads for training while the server runs no model task: every core (or the configured count)."""
-    return configured_threads() or (os.cpu_count() or 2)
+    """Threads for training: ``$FINCH_TRAIN_THREADS``, else one less than the machine's cores."""
+    configured = os.environ.get(THREADS_ENV, "").strip()
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    return max(1, (os.cpu_count() or 2) - 1)
 
 
 def serving_threads() -> int:
@@ -98,7 +85,6 @@ class TrainerProcess:
         self.last_error: str | None = None
         self.started_at: float | None = None
         self._proc: subprocess.Popen | None = None
-        self._stdin_lock = threading.Lock()
 
     @property
     def running(self) -> bool:
@@ -141,9 +127,8 @@ class TrainerProcess:
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "finch_lsp.learning.training.worker", str(job_path)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env,
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, env=env,
             )
-            os.set_blocking(self._proc.stdin.fileno(), False)  # ``serving`` never waits on the trainer
         except OSError as exc:
             self._lock.release()
             return f"could not start the trainer: {exc}"
@@ -171,8 +156,6 @@ class TrainerProcess:
             if result is None and error is None:
                 error = f"the trainer exited with code {code} without a result (see {self.data_dir / 'trainer.log'})"
         finally:
-            with self._stdin_lock:  # ``serving`` never writes to a closed (and reused) descriptor
-                proc.stdin.close()
             self._lock.release()
             job_path.unlink(missing_ok=True)
         try:
@@ -180,18 +163,6 @@ class TrainerProcess:
         finally:
             self.state = TrainingState.IDLE if error is None else TrainingState.FAILED
             self.last_error = error
-
-    def serving(self, busy: bool) -> None:
-        """Tell the trainer a model task started (``busy``) or ended: it trains on every core only
-        while none runs (``training.pacing``). Never blocks; a trainer gone or not reading is ignored."""
-        proc = self._proc
-        with self._stdin_lock:
-            if proc is None or proc.stdin is None or proc.stdin.closed:
-                return
-            try:
-                os.write(proc.stdin.fileno(), BUSY if busy else IDLE)
-            except OSError:  # full (the trainer is not reading) or gone
-                pass
 
     def kill(self) -> None:
         """Stop a running trainer (server exit)."""

@@ -221,7 +221,7 @@ class LearningCoordinator:
             return reason
         mark_training(self.feedback)
         if job.device == "cpu":
-            self.host.engine.limit_threads(serving_threads(), self.trainer.serving)  # completions keep the core the trainer leaves them
+            self.host.engine.limit_threads(serving_threads())  # completions keep the cores the trainer leaves
         return None
 
     def _job(self, staging: Path) -> TrainJob:

@@ -55,37 +55,3 @@ def test_the_child_dies_when_its_parent_is_killed(how):
             os.kill(child, signal.SIGKILL)
         if server.poll() is None:
             server.kill()
-
-
-def test_the_pacer_leaves_the_server_a_core_while_it_serves_and_quiet_seconds_after():
-    from finch_lsp.learning.child import BUSY, IDLE
-    from finch_lsp.learning.training.pacing import QUIET_S, Pacer
-
-    now = [100.0]
-    pacer = Pacer(busy_threads=1, idle_threads=2, clock=lambda: now[0])
-    assert pacer.wanted() == 2  # nothing served yet: every core
-    pacer.feed(BUSY)
-    now[0] += 30  # a long completion: still serving
-    assert pacer.wanted() == 1
-    pacer.feed(IDLE)
-    assert pacer.wanted() == 1  # the user is typing: the next request comes soon
-    now[0] += QUIET_S + 0.01
-    assert pacer.wanted() == 2
-    pacer.feed(b"x" + BUSY + IDLE + BUSY)  # a burst, the last byte counts; others are ignored
-    assert pacer.wanted() == 1 and pacer.serving
-
-
-def test_serving_reaches_the_trainer_on_stdin_and_is_ignored_once_it_is_gone(tmp_path):
-    from finch_lsp.learning.child import TrainerProcess
-
-    trainer = TrainerProcess(tmp_path)
-    trainer.serving(True)  # no trainer yet: nothing happens
-    out = tmp_path / "got"
-    proc = subprocess.Popen([sys.executable, "-c", f"import sys; open({str(out)!r}, 'wb').write(sys.stdin.buffer.read())"], stdin=subprocess.PIPE)
-    os.set_blocking(proc.stdin.fileno(), False)
-    trainer._proc = proc
-    trainer.serving(True)
-    trainer.serving(False)
-    proc.stdin.close()  # as the watcher does when the trainer exits
-    assert proc.wait(timeout=60) == 0 and out.read_bytes() == b"bi"
-    trainer.serving(True)  # closed: never written to a reused descriptor, never raises

@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from collections import Counter
 from dataclasses import replace
 
@@ -357,43 +356,15 @@ def test_training_is_deterministic(tmp_path):
     assert runs[0] == runs[1]
 
 
-def run_worker(job_path: str, server_says: bytes | None = None) -> tuple[int, list[dict], str]:
-    """The trainer run as the server runs it; with ``server_says``, paced (every core unless told
-    a model task runs) and fed those bytes on a stdin the server keeps open until the trainer
-    exits; else on one fixed thread."""
-    env = {k: v for k, v in os.environ.items() if k != "FINCH_TRAIN_THREADS"} if server_says is not None else {**os.environ, "FINCH_TRAIN_THREADS": "1"}
-    with subprocess.Popen(
-        [sys.executable, "-m", "finch_lsp.learning.training.worker", job_path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=False, env={**env, "PYTHONPATH": REPO_ROOT}, cwd=REPO_ROOT,
-    ) as proc:
-        proc.stdin.write(server_says or b"")
-        proc.stdin.flush()
-        if server_says is None:
-            proc.stdin.close()
-        out, err = [], []
-        readers = [threading.Thread(target=lambda s=s, into=into: into.append(s.read())) for s, into in ((proc.stdout, out), (proc.stderr, err))]
-        for r in readers:
-            r.start()
-        code = proc.wait(timeout=1800)  # a guard against a hung trainer only: on a loaded 2-core machine one run has taken over 180 s
-        for r in readers:
-            r.join()
-    events = [json.loads(line) for line in out[0].decode().splitlines()]
-    return code, events, err[0].decode()
-
-
-@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: the trainer always has it all")
-def test_the_trainer_takes_every_core_unless_the_server_says_a_model_task_runs(tmp_path):
-    config = TrainConfig(batch_size=1, epochs=2, max_steps=None, rank=4, alpha=8, anchor_weight=0, gate_general_prompts=0, gate_tasks=0)
-    job = TrainJob("tiny-qwen2", "cpu", [TrainExample("def f(x):\n    return", " x + 1", 10.0)], str(tmp_path / "adapter"), config)
-    job_path = tmp_path / "job.json"
-    job_path.write_bytes(msgspec.json.encode(job))
-    threads = {}
-    for says in (b"", b"b", b"bi"):  # nothing; a task running (never ended); a task just ended (within QUIET_S)
-        code, events, stderr = run_worker(str(job_path), says)
-        assert code == 0 and "Fatal" not in stderr, stderr  # its stdin still open: the reader must not block the exit
-        threads[says] = {e["threads"] for e in events if e["event"] == "progress" and "step" in e}
-    cores = os.cpu_count()
-    assert threads == {b"": {cores}, b"b": {cores - 1}, b"bi": threads[b"bi"]} and threads[b"bi"] <= {cores - 1, cores}
+def run_worker(job_path: str) -> tuple[int, list[dict], str]:
+    env = {**os.environ, "FINCH_TRAIN_THREADS": "1", "PYTHONPATH": REPO_ROOT}
+    done = subprocess.run(
+        [sys.executable, "-m", "finch_lsp.learning.training.worker", job_path],
+        # a guard against a hung trainer only: on a loaded 2-core machine one run has taken over 180 s
+        capture_output=True, text=True, timeout=1800, env=env, cwd=REPO_ROOT,
+    )
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    return done.returncode, events, done.stderr
 
 
 def test_trainer_process_end_to_end(tiny, tmp_path):

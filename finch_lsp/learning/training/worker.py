@@ -1,15 +1,14 @@
 """The trainer process: ``python -m finch_lsp.learning.training.worker JOB_JSON_PATH``.
 
 The server spawns it (never forks it) so that training cannot crash the server, gives its
-memory back when it ends, and runs at lower priority; while the server runs a model task it
-trains on one thread fewer than the machine has, leaving a core to completions (``pacing``).
+memory back when it ends, and runs at lower priority with fewer threads than the machine has,
+leaving a core to completions: with every core it ran 28x slower beside one busy process
+(its threads wait for each other at every parallel region; docs/benchmarks.md).
 
 It reads a ``TrainJob`` (JSON), loads the base model, trains, evaluates and saves the adapter
-into ``job.output_dir``. Its stdin carries the server's BUSY / IDLE bytes (``pacing``: every
-core while the server runs no model task). Its stdout carries one JSON object per line and
-nothing else:
+into ``job.output_dir``. Its stdout carries one JSON object per line and nothing else:
 
-    {"event": "progress", "epoch": 2, "epochs": 6, "step": 3, "steps": 12, "loss": 0.91, "threads": 1, ...}
+    {"event": "progress", "epoch": 2, "epochs": 6, "step": 3, "steps": 12, "loss": 0.91, ...}
     {"event": "done", "result": {TrainResult}}
     {"event": "error", "message": "..."}          (then exit code 1)
 
@@ -29,10 +28,10 @@ from typing import TYPE_CHECKING, Callable, TextIO
 
 import msgspec
 
-from finch_lsp.learning.child import die_with_parent, idle_train_threads, train_threads
+from finch_lsp.learning.child import die_with_parent, train_threads
 from finch_lsp.learning.jobs import TrainConfig, TrainJob, TrainResult
 from finch_lsp.learning.training.data import EncodedSequence, anchor_sequences, count_steps, encode_example, hold_context, weighted_batches
-from finch_lsp.learning.training import gate, pacing
+from finch_lsp.learning.training import gate
 from finch_lsp.learning.training.evaluation import evaluate
 from finch_lsp.learning.training.greedy import pad_token_id
 from finch_lsp.learning.training.losses import record_base_distributions, training_step
@@ -78,12 +77,10 @@ def run(job_path: str, events: EventWriter) -> None:
 
     from finch_lsp.models import load_model
 
-    pacer = pacing.Pacer(train_threads(), idle_train_threads())
-    paced = pacer.busy_threads != pacer.idle_threads and not sys.stdin.isatty()
-    pacing.install(pacer, sys.stdin.fileno() if paced else None)  # the server's BUSY / IDLE bytes
+    threads = train_threads()
+    torch.set_num_threads(threads)
     job = read_job(job_path)
-    log.info("training on %d examples with %d thread(s)%s; adapter into %s", len(job.examples), pacer.threads,
-             f" ({pacer.busy_threads} while the server runs a model task)" if paced else "", job.output_dir)
+    log.info("training on %d examples with %d thread(s); adapter into %s", len(job.examples), threads, job.output_dir)
     loaded = load_model(job.base_model, job.device, on_progress=lambda message: log.info("%s", message))
 
     def on_progress(progress: dict) -> None:
@@ -146,12 +143,10 @@ def train_adapter(job: TrainJob, loaded: "LoadedModel", on_progress: Callable[[d
     model.train()
     losses = []
     for step, indices in enumerate(batches):
-        pacing.pace()
         anchor_rows = [anchors[(step * config.anchor_batch + k) % len(anchors)] for k in range(config.anchor_batch)] if anchors else []
         parts = training_step(model, optimizer, [examples[i] for i in indices], anchor_rows, config, pad_token_id(loaded), loaded.device)
         losses.append(parts.target)
-        on_progress({"epoch": min(step // per_epoch + 1, config.epochs), "epochs": config.epochs, "step": step + 1, "steps": steps, "loss": parts.target, "anchor": parts.anchor, "rejection": parts.rejection,
-                     "threads": pacing.threads()})
+        on_progress({"epoch": min(step // per_epoch + 1, config.epochs), "epochs": config.epochs, "step": step + 1, "steps": steps, "loss": parts.target, "anchor": parts.anchor, "rejection": parts.rejection})
     model.eval()
     loaded.model, loaded.adapter_min_shift = model, config.decode_min_shift  # as the server will decode it
     evaluation = judge(loaded, job, base, gate_progress)
