@@ -51,9 +51,16 @@ class Picked:
     than a small model's layers at each position.
     """
 
-    def __init__(self, logits: "torch.Tensor", needed: list[list[int]], keys: list[tuple[int, int]] | None = None) -> None:
+    def __init__(self, logits: "torch.Tensor", needed: list[list[int]]) -> None:
         self.logits = logits
-        self._index = {key: i for i, key in enumerate(keys if keys is not None else zip(*self.flat(needed)))}
+        self._index = {key: i for i, key in enumerate(zip(*self.flat(needed)))}
+
+    @classmethod
+    def from_keys(cls, logits: "torch.Tensor", keys: list[tuple[int, int]]) -> "Picked":
+        """Rows of ``logits`` at the (row, position) ``keys``, in that order."""
+        picked = cls.__new__(cls)
+        picked.logits, picked._index = logits, {key: i for i, key in enumerate(keys)}
+        return picked
 
     @staticmethod
     def flat(needed: list[list[int]]) -> tuple[list[int], list[int]]:
@@ -140,7 +147,7 @@ def pick_rows(model, rows: list[EncodedSequence], needed: list[list[int]], pad_i
         keys.extend((group[r], p) for r, p in zip(local_rows, positions))
         parts.append(states)
     states = torch.cat(parts) if parts else torch.zeros((0,))
-    return Picked(project(states) if project is not None else states, needed, keys)
+    return Picked.from_keys(project(states) if project is not None else states, keys)
 
 
 def picked_target_loss(picked: Picked, labels: list[list[int]], rows) -> "torch.Tensor":
