@@ -43,17 +43,41 @@ PARENT_ENV = "FINCH_PARENT_PID"
 THREADS_ENV = "FINCH_TRAIN_THREADS"
 PR_SET_PDEATHSIG = 1
 
+WORKER_MODULE = "finch_lsp.learning.training.worker"
+WAIT_ARG = "--wait"
+"""``worker --wait MODEL DEVICE``: load the model, then read the job's path from stdin."""
+
+PREPARED_S = 900.0
+"""Seconds a prepared trainer waits for its job before it is stopped (its memory back)."""
+
+ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "4294967296"}
+"""glibc's malloc for the trainer: keep freed blocks of any size for reuse instead of handing
+each back to the kernel. A training step allocates and frees its logits and gradients (tens
+of MB each) dozens of times, and by default every such block is a fresh mapping that the
+kernel zeroes page by page: 4.6 million page faults in one training, a third of its steps'
+time (docs/benchmarks.md). The trainer's memory goes back when it exits. Other C libraries
+ignore these; values already in the environment are kept."""
+
 T = TypeVar("T")
 EventHandler = Callable[[dict], None]
 ExitHandler = Callable[[dict | None, str | None], None]
 
 
-def train_threads() -> int:
-    """Threads for training: ``$FINCH_TRAIN_THREADS``, else one less than the machine's cores."""
+def configured_threads() -> int | None:
+    """``$FINCH_TRAIN_THREADS`` when it is a positive count: the trainer then keeps exactly that."""
     configured = os.environ.get(THREADS_ENV, "").strip()
-    if configured.isdigit() and int(configured) > 0:
-        return int(configured)
-    return max(1, (os.cpu_count() or 2) - 1)
+    return int(configured) if configured.isdigit() and int(configured) > 0 else None
+
+
+def train_threads() -> int:
+    """Threads for training while anything else uses the CPU: ``$FINCH_TRAIN_THREADS``, else one
+    less than the machine's cores (``idle_train_threads`` while nothing does: ``training.pacing``)."""
+    return configured_threads() or max(1, (os.cpu_count() or 2) - 1)
+
+
+def idle_train_threads() -> int:
+    """Threads for training while nothing else on the machine uses the CPU: every core (or the configured count)."""
+    return configured_threads() or (os.cpu_count() or 2)
 
 
 def serving_threads() -> int:
@@ -85,6 +109,8 @@ class TrainerProcess:
         self.last_error: str | None = None
         self.started_at: float | None = None
         self._proc: subprocess.Popen | None = None
+        self._prepared: subprocess.Popen | None = None  # loaded, waiting for a job (``prepare``)
+        self._prepared_lock = threading.Lock()
 
     @property
     def running(self) -> bool:
@@ -103,8 +129,9 @@ class TrainerProcess:
         finally:
             self._lock.release()
 
-    def start(self, job_json: bytes, on_event: EventHandler, on_exit: ExitHandler, threads: int | None = None) -> str | None:
-        """Spawn the trainer for ``job_json``; returns why not, or None when it started."""
+    def start(self, job_json: bytes, on_event: EventHandler, on_exit: ExitHandler) -> str | None:
+        """Run the trainer for ``job_json`` (the waiting one ``prepare`` started, else a new one);
+        returns why not, or None when it started."""
         if self.running:
             return "training is already running"
         if self.problem is not None:
@@ -114,29 +141,69 @@ class TrainerProcess:
         except Timeout:
             return "another finch-lsp instance is training with this data dir; try again when it has finished"
         job_path = self.jobs_dir / f"job-{int(time.time() * 1000)}.json"
-        env = {**os.environ, PARENT_ENV: str(os.getpid())}
-        if threads is not None:
-            env[THREADS_ENV] = str(threads)
         try:
             with os.fdopen(open_private(self.data_dir, job_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as f:
                 f.write(job_json)
-            stderr = os.fdopen(open_private(self.data_dir, self.data_dir / "trainer.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab")
+            proc = self._hand_over(job_path) or self._spawn([str(job_path)], subprocess.DEVNULL)
         except OSError as exc:
             self._lock.release()
+            job_path.unlink(missing_ok=True)
             return f"could not start the trainer: {exc}"
+        self._proc = proc
+        self.state, self.progress, self.last_error, self.started_at = TrainingState.RUNNING, None, None, time.time()
+        threading.Thread(target=self._watch, args=(proc, job_path, on_event, on_exit), name="finch-trainer", daemon=True).start()
+        return None
+
+    def prepare(self, base_model: str, device: str) -> None:
+        """Start a trainer that imports torch, loads ``base_model`` and waits for its job, when
+        training is about to start (one rating short of the threshold): ``start`` then hands it
+        the job instead of spending those seconds. It is stopped after ``PREPARED_S`` unused,
+        and it loads again if the job names another model. Never raises."""
+        with self._prepared_lock:
+            if self.running or self.problem is not None or (self._prepared is not None and self._prepared.poll() is None):
+                return
+            try:
+                proc = self._spawn([WAIT_ARG, base_model, device], subprocess.PIPE)
+            except OSError as exc:
+                log.info("could not prepare a trainer: %s", exc)
+                return
+            self._prepared = proc
+        timer = threading.Timer(PREPARED_S, self._drop_prepared, args=(proc,))
+        timer.daemon = True
+        timer.start()
+
+    def _hand_over(self, job_path: Path) -> subprocess.Popen | None:
+        """The prepared trainer, given ``job_path`` on its stdin; None when there is none alive."""
+        with self._prepared_lock:
+            proc, self._prepared = self._prepared, None
+        if proc is None:
+            return None
         try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "finch_lsp.learning.training.worker", str(job_path)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, env=env,
-            )
+            if proc.poll() is not None:
+                raise OSError("it has exited")
+            proc.stdin.write(f"{job_path}\n".encode())
+            proc.stdin.close()
         except OSError as exc:
-            self._lock.release()
-            return f"could not start the trainer: {exc}"
+            log.info("the prepared trainer could not take the job (%s): starting another", exc)
+            _stop(proc)
+            return None
+        return proc
+
+    def _drop_prepared(self, proc: subprocess.Popen) -> None:
+        with self._prepared_lock:
+            if self._prepared is not proc:
+                return  # handed a job, or replaced
+            self._prepared = None
+        _stop(proc)
+
+    def _spawn(self, args: list[str], stdin) -> subprocess.Popen:
+        """``python -m ...worker ARGS``, its stderr appended to trainer.log; raises OSError."""
+        env = {**ALLOCATOR_ENV, **os.environ, PARENT_ENV: str(os.getpid())}
+        stderr = os.fdopen(open_private(self.data_dir, self.data_dir / "trainer.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab")
+        try:
+            return subprocess.Popen([sys.executable, "-m", WORKER_MODULE, *args], stdin=stdin, stdout=subprocess.PIPE, stderr=stderr, env=env)
         finally:
             stderr.close()
-        self.state, self.progress, self.last_error, self.started_at = TrainingState.RUNNING, None, None, time.time()
-        threading.Thread(target=self._watch, args=(self._proc, job_path, on_event, on_exit), name="finch-trainer", daemon=True).start()
-        return None
 
     def _watch(self, proc: subprocess.Popen, job_path: Path, on_event: EventHandler, on_exit: ExitHandler) -> None:
         result, error = None, None
@@ -165,14 +232,33 @@ class TrainerProcess:
             self.last_error = error
 
     def kill(self) -> None:
-        """Stop a running trainer (server exit)."""
+        """Stop a running trainer and a prepared one (server exit)."""
         proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.kill()
+        with self._prepared_lock:
+            prepared, self._prepared = self._prepared, None
+        if prepared is not None:
+            _stop(prepared)
 
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Kill a trainer that has no job (or could not take one) and reap it."""
+    try:
+        proc.kill()
+        proc.wait()
+    except OSError:
+        pass
+    for stream in (proc.stdin, proc.stdout):
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass
 
 
 def die_with_parent() -> None:

@@ -176,12 +176,22 @@ class LearningCoordinator:
             self.teacher.request_correction(example)
         started = self.maybe_train()
         stats = self.feedback.stats()
+        if not started:
+            self._prepare_trainer(stats.new_since_training)
         return {
             "recorded": True, "exampleId": example.id, "rating": example.rating, "weight": example.weight,
             "pending": example.pending, "bufferSize": stats.examples, "weightedTotal": stats.weighted,
             "trainingStarted": started, "newSinceTraining": stats.new_since_training,
             "threshold": self.host.config.training.threshold,
         }
+
+    def _prepare_trainer(self, counted: float) -> None:
+        """One rating short of the threshold: a trainer that loads the model meanwhile
+        (``TrainerProcess.prepare``), so the threshold's training starts on it at once."""
+        t = self.host.config.training
+        loaded = self.host.engine.loaded
+        if t.auto_train and t.threshold - counted <= 1 and self.host.workspace_trusted and loaded is not None and not self.trainer.running:
+            self.trainer.prepare(self.host.model_name, str(loaded.device))
 
     def start_training(self, why: str = "requested") -> dict[str, Any]:
         """``finch.train``: start the trainer over the whole buffer, or say why not."""

@@ -6,7 +6,7 @@ runs from that rating's answer to the moment ``finch.status`` shows the new adap
 (or the gate refusing it). In a "typing" round the client meanwhile keeps asking for
 single-line completions and records their latency, against the same completions asked for
 before the ratings (idle); in a "waiting" round it only polls ``finch.status`` (a user who
-rated and waits: no completion competes with the trainer). Progress messages seen in ``finch.status`` are
+rated and waits: the trainer may take every core). Progress messages seen in ``finch.status`` are
 counted by phase (steps, gate).
 
 In one data dir: a first typing round computes the gate's base-model figures (once per
@@ -131,7 +131,7 @@ def run_timing_bench(args) -> int:
     lines = [
         f"### {model}, {machine_line(machine_info())} ({datetime.date.today().isoformat()})", "",
         f"`finch-lsp bench --learning --timing --model {model}`, default settings (trainer niced, "
-        f"{os.environ.get('FINCH_TRAIN_THREADS', 'cores - 1')} thread(s)); "
+        f"{os.environ.get('FINCH_TRAIN_THREADS', 'every core while nothing else uses the CPU, cores - 1 while anything does')} thread(s)); "
         "load average (1, 5, 15 min) before -> after each round", "",
         "| round | family | rating to active | of which the gate (adapter side) | outcome | completion p50 idle | during training p50 (p90, n) | progress seen (steps, gate) | load |",
         "|---|---|---|---|---|---|---|---|---|",

@@ -9,7 +9,10 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
+import threading
+import time
 from dataclasses import replace
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -126,9 +129,12 @@ def test_anchor_loss_is_zero_for_a_fresh_adapter_and_grows_with_a_change():
     loaded = load_model("tiny-qwen2", "cpu")
     config = TrainConfig(rank=4, alpha=8, anchor_prompts=3, anchor_new_tokens=4, code_anchors=0, context_code_anchors=0)
     job = TrainJob("tiny-qwen2", "cpu", [TrainExample("def f(x):\n    return", " x + 1", 10.0)], "unused", config)
-    examples, anchors = prepare_sequences(job, loaded)
+    examples, anchors = prepare_sequences(job, loaded, steps=2)
     rows = examples + anchors
     assert len(anchors) == 3 and all(seq.base_logprobs.shape[0] == len(seq.held) > 0 for seq in rows)
+    one_step = msgspec.structs.replace(job, config=msgspec.structs.replace(config, anchor_batch=2))
+    _, used = prepare_sequences(one_step, loaded, steps=1)  # only the anchors the steps will use are prepared
+    assert [a.input_ids for a in used] == [a.input_ids for a in anchors[:2]]
     model = attach_lora(loaded.model, config)  # LoRA B starts at zero: the adapted model is the base
     batch = pad_batch(rows, 0, "cpu")
     with torch.no_grad():
@@ -390,6 +396,7 @@ def test_trainer_process_end_to_end(tiny, tmp_path):
     assert [e["step"] for e in progress] == [1, 2, 3, 4]
     assert any("base model" in m for m in gate) and any("judging the adapter" in m for m in gate)
     assert all(e["steps"] == 4 and e["epochs"] == 2 and e["loss"] >= 0 for e in progress)
+    assert all(e["threads"] == 1 for e in progress)  # $FINCH_TRAIN_THREADS holds whatever the machine's load
     assert events[-1]["event"] == "done" and len(events) == len(progress) + len(gate) + 1
     result = events[-1]["result"]
     assert result["steps"] == 4 and len(result["losses"]) == 4
@@ -565,3 +572,98 @@ def test_the_pathlib_score_allows_one_odd_completion_to_move_but_none_from_right
     result = score(unseen, broken, before)
     assert not result["passed"] and result["wrong"] == [UNRELATED[0][0]]
     assert not score(unseen, odd[:-2] + [" first", " 0"], before)["passed"]  # two moved
+
+
+def tiny_job_json(output: Path, model: str = "tiny-qwen2") -> bytes:
+    config = TrainConfig(batch_size=1, epochs=1, max_steps=None, rank=4, alpha=8, anchor_weight=0, gate_general_prompts=0, gate_tasks=0)
+    return msgspec.json.encode(TrainJob(model, "cpu", [TrainExample("def f(x):\n    return", " x + 1", 10.0)], str(output), config))
+
+
+def train_through(trainer, job_json: bytes) -> tuple[dict | None, str | None]:
+    finished, outcome = threading.Event(), {}
+
+    def on_exit(result, error):
+        outcome.update(result=result, error=error)
+        finished.set()
+
+    assert trainer.start(job_json, lambda event: None, on_exit) is None
+    assert finished.wait(timeout=1800)  # a guard against a hung trainer only
+    return outcome["result"], outcome["error"]
+
+
+@pytest.fixture
+def trainer(tmp_path, monkeypatch):
+    """A ``TrainerProcess`` on a fresh data dir, its trainers on one thread; stopped at the end."""
+    from finch_lsp.learning.child import TrainerProcess
+
+    monkeypatch.setenv("FINCH_TRAIN_THREADS", "1")
+    monkeypatch.setenv("PYTHONPATH", REPO_ROOT)
+    (tmp_path / "data").mkdir()
+    trainer = TrainerProcess(tmp_path / "data")
+    assert trainer.problem is None
+    yield trainer
+    trainer.kill()
+
+
+def wait_for_log_line(path: Path, text: str, proc) -> None:
+    """Until ``text`` is in the trainer's log (the prepared trainer says it is ready), or it exited."""
+    while proc.poll() is None and text not in (path.read_text() if path.exists() else ""):
+        time.sleep(0.05)
+
+
+def test_a_prepared_trainer_loads_the_model_before_the_job_and_trains_it(trainer, tmp_path):
+    trainer.prepare("tiny-qwen2", "cpu")
+    prepared = trainer._prepared
+    log_path = tmp_path / "data" / "trainer.log"
+    wait_for_log_line(log_path, "ready, waiting for the job", prepared)
+    assert prepared.poll() is None and "model tiny-qwen2 ready" in log_path.read_text()  # loaded with no job yet
+    trainer.prepare("tiny-qwen2", "cpu")
+    assert trainer._prepared is prepared  # one prepared trainer at a time
+
+    result, error = train_through(trainer, tiny_job_json(tmp_path / "adapter"))
+
+    assert error is None and result["steps"] == 1
+    assert trainer._proc is prepared and prepared.wait() == 0 and trainer._prepared is None  # the prepared one trained it
+    assert log_path.read_text().count("model tiny-qwen2 ready") == 1  # and did not load the model again
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").exists()
+
+
+def test_a_prepared_trainer_that_died_is_replaced_and_one_never_used_is_stopped(trainer, tmp_path):
+    trainer.prepare("tiny-qwen2", "cpu")
+    dead = trainer._prepared
+    dead.kill()
+    dead.wait()
+    result, error = train_through(trainer, tiny_job_json(tmp_path / "adapter"))
+    assert error is None and result["steps"] == 1 and trainer._proc is not dead
+
+    trainer.prepare("tiny-qwen2", "cpu")
+    unused = trainer._prepared
+    trainer._drop_prepared(unused)  # what the PREPARED_S timer does
+    assert unused.poll() is not None and trainer._prepared is None
+    trainer.prepare("tiny-qwen2", "cpu")
+    unused = trainer._prepared
+    trainer.kill()  # the server's exit
+    assert unused.poll() is not None and trainer._prepared is None
+
+
+def test_a_prepared_trainer_exits_quietly_when_no_job_comes():
+    done = subprocess.run(
+        [sys.executable, "-m", "finch_lsp.learning.training.worker", "--wait", "tiny-qwen2", "cpu"], stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=1800, env={**os.environ, "FINCH_TRAIN_THREADS": "1", "PYTHONPATH": REPO_ROOT}, cwd=REPO_ROOT,
+    )
+    assert done.returncode == 0 and done.stdout == "", done.stderr
+
+
+def test_a_prepared_trainer_loads_the_model_its_job_names(tmp_path, monkeypatch):
+    """Prepared with a model that is not the job's (or that failed to load): the job's is loaded."""
+    monkeypatch.setenv("FINCH_TRAIN_THREADS", "1")
+    job_path = tmp_path / "job.json"
+    job_path.write_bytes(tiny_job_json(tmp_path / "adapter"))
+    with subprocess.Popen(
+        [sys.executable, "-m", "finch_lsp.learning.training.worker", "--wait", "no-such-model", "cpu"], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": REPO_ROOT, "HF_HUB_OFFLINE": "1"}, cwd=REPO_ROOT,
+    ) as proc:
+        out, err = proc.communicate(f"{job_path}\n", timeout=1800)
+    events = [json.loads(line) for line in out.splitlines()]
+    assert proc.returncode == 0 and events[-1]["event"] == "done", err
+    assert "could not load no-such-model" in err and "model tiny-qwen2 ready" in err

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable
 
 from finch_lsp.completion.postprocess import first_line
 from finch_lsp.learning.jobs import Evaluation, TrainExample, TrainJob
-from finch_lsp.learning.training import gate
+from finch_lsp.learning.training import gate, pacing
 from finch_lsp.learning.training.data import encode_example, file_context, pad_batch
 from finch_lsp.learning.training.greedy import greedy_completion
 from finch_lsp.learning.training.losses import target_loss
@@ -66,6 +66,7 @@ def count_reproduced(loaded: "LoadedModel", examples: list[TrainExample]) -> int
     """How many examples the model now completes with (or close to, ``close_to``) the first line of their target."""
     reproduced = 0
     for example in examples:
+        pacing.pace()
         wanted = first_line(example.target)
         budget = len(loaded.tokenizer(example.target, add_special_tokens=False)["input_ids"]) + 8
         got = first_line(greedy_completion(loaded, example.prompt, budget))
@@ -83,6 +84,7 @@ def held_out_loss(loaded: "LoadedModel", examples: list[TrainExample], max_token
     losses = []
     with torch.no_grad():
         for example in examples:
+            pacing.pace()
             encoded = encode_example(loaded.tokenizer, example.prompt, example.target, max_tokens)
             batch = pad_batch([encoded], pad_id, loaded.device)
             logits = loaded.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from finch_lsp.learning.training import pacing
 from finch_lsp.learning.training.general import GENERAL_PROMPTS, changed_prompts, check_program, describe_change, prompt_set_hash
 
 if TYPE_CHECKING:
@@ -224,6 +225,7 @@ def general_margins(loaded: "LoadedModel", prompts: list[str], completions: list
     tokenizer, margins = loaded.tokenizer, []
     with torch.no_grad():
         for prompt, completion in zip(prompts, completions):
+            pacing.pace()
             prompt_ids = tokenizer(anchor_prompt_text(loaded, prompt), add_special_tokens=False)["input_ids"]
             line = completion.lstrip("\n").split("\n", 1)[0]
             line_ids = tokenizer(line, add_special_tokens=False)["input_ids"]
@@ -263,6 +265,7 @@ def task_outcomes(loaded: "LoadedModel", tasks: list["Task"], progress: Progress
     completions, passed, pending = {}, {}, {}
     with ThreadPoolExecutor(max_workers=2) as pool:
         for i, task in enumerate(tasks):
+            pacing.pace()
             if i % 5 == 0:
                 progress(f"HumanEval task {i + 1}/{len(tasks)}")
             completion = complete_task(loaded, task)

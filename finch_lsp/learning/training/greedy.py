@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from finch_lsp.completion import selective
 from finch_lsp.completion.generate import generate, heal_prompt
 from finch_lsp.completion.postprocess import first_line_of_completion
+from finch_lsp.learning.training import pacing
 
 if TYPE_CHECKING:
     from finch_lsp.models import LoadedModel
@@ -45,7 +46,7 @@ def base_completions(loaded: "LoadedModel", prompts: list[str], max_new_tokens: 
         out = loaded.model.generate(
             input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
             eos_token_id=loaded.stop_token_ids or None, pad_token_id=pad_id,
-            logits_processor=LogitsProcessorList(selecting), **paired,
+            logits_processor=LogitsProcessorList([pacing.processor(), *selecting]), **paired,
         )
     texts = tokenizer.batch_decode(out[: len(rows), width:], skip_special_tokens=True)
     return [first_line_of_completion(t) for t in texts]

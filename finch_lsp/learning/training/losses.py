@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from finch_lsp.learning.jobs import TrainConfig
+from finch_lsp.learning.training import pacing
 from finch_lsp.learning.training.data import IGNORE, EncodedSequence, pad_batch
 
 if TYPE_CHECKING:
@@ -246,6 +247,7 @@ def record_base_distributions(model, sequences: list[EncodedSequence], pad_id: i
     by_length = sorted(sequences, key=lambda s: len(s.input_ids))  # chunks of similar length: little padding
     with torch.no_grad():
         for start in range(0, len(by_length), 8):
+            pacing.pace()
             chunk = by_length[start : start + 8]
             batch = pad_batch(chunk, pad_id, device)
             picked = pick_logits(model, batch, [s.held for s in chunk])

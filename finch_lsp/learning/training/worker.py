@@ -1,14 +1,17 @@
 """The trainer process: ``python -m finch_lsp.learning.training.worker JOB_JSON_PATH``.
 
 The server spawns it (never forks it) so that training cannot crash the server, gives its
-memory back when it ends, and runs at lower priority with fewer threads than the machine has,
-leaving a core to completions: with every core it ran 28x slower beside one busy process
-(its threads wait for each other at every parallel region; docs/benchmarks.md).
+memory back when it ends, and runs at lower priority; while anything else on the machine uses
+the CPU (the server's completions, a build) it trains on one thread fewer than the machine
+has, leaving that a core, and on every core otherwise (``pacing``).
 
 It reads a ``TrainJob`` (JSON), loads the base model, trains, evaluates and saves the adapter
-into ``job.output_dir``. Its stdout carries one JSON object per line and nothing else:
+into ``job.output_dir``. Started as ``worker --wait MODEL DEVICE`` (``TrainerProcess.prepare``,
+one rating before the threshold) it imports torch and loads the model first, then reads the
+job's path as one line on stdin; at the end of stdin without one it exits 0 and says nothing.
+Its stdout carries one JSON object per line and nothing else:
 
-    {"event": "progress", "epoch": 2, "epochs": 6, "step": 3, "steps": 12, "loss": 0.91, ...}
+    {"event": "progress", "epoch": 2, "epochs": 6, "step": 3, "steps": 12, "loss": 0.91, "threads": 1, ...}
     {"event": "done", "result": {TrainResult}}
     {"event": "error", "message": "..."}          (then exit code 1)
 
@@ -28,10 +31,10 @@ from typing import TYPE_CHECKING, Callable, TextIO
 
 import msgspec
 
-from finch_lsp.learning.child import die_with_parent, train_threads
+from finch_lsp.learning.child import WAIT_ARG, WORKER_MODULE, die_with_parent, idle_train_threads, train_threads
 from finch_lsp.learning.jobs import TrainConfig, TrainJob, TrainResult
 from finch_lsp.learning.training.data import EncodedSequence, anchor_sequences, count_steps, encode_example, hold_context, weighted_batches
-from finch_lsp.learning.training import gate
+from finch_lsp.learning.training import gate, pacing
 from finch_lsp.learning.training.evaluation import evaluate
 from finch_lsp.learning.training.greedy import pad_token_id
 from finch_lsp.learning.training.losses import record_base_distributions, training_step
@@ -71,23 +74,50 @@ def read_job(path: str):
         return msgspec.json.decode(f.read(), type=TrainJob)
 
 
-def run(job_path: str, events: EventWriter) -> None:
-    """Load, train, evaluate, save; report through ``events``."""
-    import torch
-
-    from finch_lsp.models import load_model
-
-    threads = train_threads()
-    torch.set_num_threads(threads)
+def run(job_path: str, events: EventWriter, ready: tuple[str, str, "LoadedModel"] | None = None) -> None:
+    """Load, train, evaluate, save; report through ``events``. ``ready``: the model (its name
+    and device) a prepared trainer loaded before its job came, used when the job names it."""
     job = read_job(job_path)
-    log.info("training on %d examples with %d thread(s); adapter into %s", len(job.examples), threads, job.output_dir)
-    loaded = load_model(job.base_model, job.device, on_progress=lambda message: log.info("%s", message))
+    pacer = pacing.installed() or start_pacing()
+    log.info("training on %d examples with %d thread(s), %d while nothing else uses the CPU; adapter into %s",
+             len(job.examples), pacer.busy_threads, pacer.idle_threads, job.output_dir)
+    if ready is not None and ready[:2] == (job.base_model, str(job.device)):
+        loaded = ready[2]
+    else:
+        loaded = load(job.base_model, job.device)
 
     def on_progress(progress: dict) -> None:
         events.send("progress", **progress)
 
     result = train_adapter(job, loaded, on_progress)
     events.send("done", result=msgspec.to_builtins(result))
+
+
+def start_pacing() -> "pacing.Pacer":
+    pacer = pacing.Pacer(train_threads(), idle_train_threads())
+    pacing.install(pacer)
+    return pacer
+
+
+def load(base_model: str, device: str) -> "LoadedModel":
+    from finch_lsp.models import load_model
+
+    return load_model(base_model, device, on_progress=lambda message: log.info("%s", message))
+
+
+def prepared(base_model: str, device: str) -> tuple[str | None, tuple[str, str, "LoadedModel"] | None]:
+    """``--wait``: torch imported and ``base_model`` loaded, then the job's path read from stdin
+    (None when the server closed it without one). A model that fails to load here is loaded
+    again, with its error reported, when the job comes."""
+    start_pacing()
+    try:
+        ready = (base_model, device, load(base_model, device))
+    except Exception:  # noqa: BLE001 - run() loads it again and reports the error as an event
+        log.exception("could not load %s before the job came", base_model)
+        ready = None
+    log.info("ready, waiting for the job")
+    line = sys.stdin.readline().strip()
+    return (line or None), ready
 
 
 def attach_lora(model, config: TrainConfig):
@@ -100,14 +130,15 @@ def attach_lora(model, config: TrainConfig):
     return get_peft_model(model, lora)
 
 
-def prepare_sequences(job: TrainJob, loaded: "LoadedModel") -> tuple[list[EncodedSequence], list[EncodedSequence]]:
-    """Encoded examples and anchors, their held positions marked and base distributions recorded."""
+def prepare_sequences(job: TrainJob, loaded: "LoadedModel", steps: int) -> tuple[list[EncodedSequence], list[EncodedSequence]]:
+    """Encoded examples and the anchors ``steps`` steps will use (``anchor_batch`` a step, in
+    order), their held positions marked and base distributions recorded."""
     config = job.config
     tokenizer = loaded.tokenizer
     examples = [encode_example(tokenizer, e.prompt, e.target, config.max_tokens, e.rejected) for e in job.examples]
     if config.anchor_weight <= 0:
         return examples, []
-    anchors = anchor_sequences(loaded, config, [e.prompt for e in job.examples])
+    anchors = anchor_sequences(loaded, config, [e.prompt for e in job.examples])[: steps * config.anchor_batch]
     for seq in examples:
         hold_context(seq, config.held_context_tokens)
     record_base_distributions(loaded.model, examples + anchors, pad_token_id(loaded), loaded.device)
@@ -134,19 +165,21 @@ def train_adapter(job: TrainJob, loaded: "LoadedModel", on_progress: Callable[[d
         on_progress({"phase": "gate", "message": message})
 
     base = base_gate_figures(job, loaded, gate_progress)
-    examples, anchors = prepare_sequences(job, loaded)
+    steps = count_steps(len(job.examples), config)
+    examples, anchors = prepare_sequences(job, loaded, steps)
     model = attach_lora(loaded.model, config)
-    steps = count_steps(len(examples), config)
     per_epoch = max(1, math.ceil(len(examples) / config.batch_size))
     batches = weighted_batches([e.weight for e in job.examples], config.batch_size, steps, config.seed)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=0.0)
     model.train()
     losses = []
     for step, indices in enumerate(batches):
+        pacing.pace()
         anchor_rows = [anchors[(step * config.anchor_batch + k) % len(anchors)] for k in range(config.anchor_batch)] if anchors else []
         parts = training_step(model, optimizer, [examples[i] for i in indices], anchor_rows, config, pad_token_id(loaded), loaded.device)
         losses.append(parts.target)
-        on_progress({"epoch": min(step // per_epoch + 1, config.epochs), "epochs": config.epochs, "step": step + 1, "steps": steps, "loss": parts.target, "anchor": parts.anchor, "rejection": parts.rejection})
+        on_progress({"epoch": min(step // per_epoch + 1, config.epochs), "epochs": config.epochs, "step": step + 1, "steps": steps, "loss": parts.target, "anchor": parts.anchor, "rejection": parts.rejection,
+                     "threads": pacing.threads()})
     model.eval()
     loaded.model, loaded.adapter_min_shift = model, config.decode_min_shift  # as the server will decode it
     evaluation = judge(loaded, job, base, gate_progress)
@@ -242,12 +275,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(stream=sys.stderr, level=os.environ.get("FINCH_TRAIN_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     events = EventWriter(sys.stdout)
     sys.stdout = sys.stderr  # anything printed by libraries must not reach the event stream
-    if len(argv) != 1:
-        events.send("error", message="usage: python -m finch_lsp.learning.training.worker JOB_JSON_PATH")
+    if not (len(argv) == 1 or (len(argv) == 3 and argv[0] == WAIT_ARG)):
+        events.send("error", message=f"usage: python -m {WORKER_MODULE} JOB_JSON_PATH | {WAIT_ARG} MODEL DEVICE (the job's path then on stdin)")
         return 2
     lower_priority()
     try:
-        run(argv[0], events)
+        job_path, ready = prepared(argv[1], argv[2]) if argv[0] == WAIT_ARG else (argv[0], None)
+        if job_path is None:
+            return 0  # no job came: the server dropped the prepared trainer
+        run(job_path, events, ready)
     except Exception as exc:  # noqa: BLE001 - every failure is reported as one error event
         log.exception("training failed")
         events.send("error", message=f"training failed: {type(exc).__name__}: {exc}")
