@@ -428,12 +428,12 @@ def test_gate_figures_complete_and_test_tasks_and_rerun_only_what_changed(tiny):
     assert messages and messages[0] == "general prompts (3)"
     # the adapter's side runs only the tasks the base passes; a changed completion is tested again
     claimed = gate.Figures(base.general, {tasks[0].name: "not what it writes"}, {tasks[0].name: True, tasks[1].name: False, tasks[2].name: False})
-    adapted = gate.figures(tiny, prompts, tasks, messages.append, claimed)
-    assert set(adapted.passed) == {tasks[0].name}
-    assert adapted.passed[tasks[0].name] == base.passed[tasks[0].name]  # its real outcome, not the claimed one
+    _, adapted = gate.task_outcomes(tiny, tasks, messages.append, claimed)
+    assert set(adapted) == {tasks[0].name}
+    assert adapted[tasks[0].name] == base.passed[tasks[0].name]  # its real outcome, not the claimed one
     # an unchanged completion keeps the base outcome without a run
     same = gate.Figures(base.general, {tasks[0].name: base.completions[tasks[0].name]}, {tasks[0].name: True})
-    assert gate.figures(tiny, prompts, tasks, messages.append, same).passed == {tasks[0].name: True}
+    assert gate.task_outcomes(tiny, tasks, messages.append, same)[1] == {tasks[0].name: True}
 
 
 def test_the_sparse_kl_is_zero_for_the_same_distribution_and_bounds_the_whole_one_from_below():

@@ -240,17 +240,13 @@ def general_margins(loaded: "LoadedModel", prompts: list[str], completions: list
     return margins
 
 
-def figures(loaded: "LoadedModel", prompts: list[str], tasks: list["Task"], progress: Progress, base: Figures | None = None) -> Figures:
-    """``loaded.model``'s side of the gate.
-
-    With ``base`` (the adapter's side) only the tasks the base model passes are completed,
-    and only those completed differently are tested again.
-    """
+def figures(loaded: "LoadedModel", prompts: list[str], tasks: list["Task"], progress: Progress) -> Figures:
+    """The base model's side of the gate: its general completions and margins, and every task's
+    completion and outcome (the adapter's side is ``evaluation``'s checks)."""
     progress(f"general prompts ({len(prompts)})")
     result = Figures(general=general_completions(loaded, prompts))
-    if base is None:
-        result.margins = general_margins(loaded, prompts, result.general)
-    result.completions, result.passed = task_outcomes(loaded, tasks, progress, base)
+    result.margins = general_margins(loaded, prompts, result.general)
+    result.completions, result.passed = task_outcomes(loaded, tasks, progress)
     return result
 
 
