@@ -63,6 +63,14 @@ EventHandler = Callable[[dict], None]
 ExitHandler = Callable[[dict | None, str | None], None]
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity: ``taskset``, a container's cpuset), not the machine's."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 2
+
+
 def configured_threads() -> int | None:
     """``$FINCH_TRAIN_THREADS`` when it is a positive count: the trainer then keeps exactly that."""
     configured = os.environ.get(THREADS_ENV, "").strip()
@@ -72,12 +80,12 @@ def configured_threads() -> int | None:
 def train_threads() -> int:
     """Threads for training while anything else uses the CPU: ``$FINCH_TRAIN_THREADS``, else one
     less than the machine's cores (``idle_train_threads`` while nothing does: ``training.pacing``)."""
-    return configured_threads() or max(1, (os.cpu_count() or 2) - 1)
+    return configured_threads() or max(1, usable_cores() - 1)
 
 
 def idle_train_threads() -> int:
     """Threads for training while nothing else on the machine uses the CPU: every core (or the configured count)."""
-    return configured_threads() or (os.cpu_count() or 2)
+    return configured_threads() or usable_cores()
 
 
 def serving_threads() -> int:
@@ -87,7 +95,7 @@ def serving_threads() -> int:
     (each op of each layer): on 2 cores a completion took 2.4x its idle time that way, and
     1.6x on the one free core (docs/benchmarks.md).
     """
-    return max(1, (os.cpu_count() or 2) - train_threads())
+    return max(1, usable_cores() - train_threads())
 
 
 class TrainerProcess:

@@ -97,3 +97,21 @@ def test_machine_busy_seconds_reads_the_first_line_of_proc_stat(tmp_path, text, 
 
 def test_machine_busy_seconds_is_none_without_the_file(tmp_path):
     assert pacing.machine_busy_seconds(str(tmp_path / "missing")) is None
+
+
+@pytest.mark.parametrize("cores, configured, expected", [
+    ({0, 1}, "", (1, 2, 1)),
+    ({0, 1, 2, 3}, "", (3, 4, 1)),
+    ({5}, "", (1, 1, 1)),
+    ({0, 1, 2, 3}, "2", (2, 2, 2)),
+    ({0, 1}, "junk", (1, 2, 1)),
+])
+def test_thread_counts_follow_the_cores_this_process_may_use(monkeypatch, cores, configured, expected):
+    """(training while others run, training on a quiet machine, completions while training): a
+    container or ``taskset`` limit counts, not the machine's cores; ``$FINCH_TRAIN_THREADS`` fixes the trainer's."""
+    from finch_lsp.learning import child
+
+    monkeypatch.setattr(child.os, "sched_getaffinity", lambda pid: cores, raising=False)
+    monkeypatch.setattr(child.os, "cpu_count", lambda: 64)
+    monkeypatch.setenv(child.THREADS_ENV, configured)
+    assert (child.train_threads(), child.idle_train_threads(), child.serving_threads()) == expected
