@@ -115,11 +115,6 @@ def install(pacer: Pacer) -> None:
     pacer.pace()
 
 
-def installed() -> Pacer | None:
-    """The pacer ``install`` made current (None: none)."""
-    return _installed
-
-
 def pace() -> None:
     """Between two pieces of training work: the threads the machine's load allows now."""
     if _installed is not None:

@@ -78,9 +78,8 @@ def run(job_path: str, events: EventWriter, ready: tuple[str, str, "LoadedModel"
     """Load, train, evaluate, save; report through ``events``. ``ready``: the model (its name
     and device) a prepared trainer loaded before its job came, used when the job names it."""
     job = read_job(job_path)
-    pacer = pacing.installed() or start_pacing()
     log.info("training on %d examples with %d thread(s), %d while nothing else uses the CPU; adapter into %s",
-             len(job.examples), pacer.busy_threads, pacer.idle_threads, job.output_dir)
+             len(job.examples), train_threads(), idle_train_threads(), job.output_dir)
     if ready is not None and ready[:2] == (job.base_model, str(job.device)):
         loaded = ready[2]
     else:
@@ -93,12 +92,6 @@ def run(job_path: str, events: EventWriter, ready: tuple[str, str, "LoadedModel"
     events.send("done", result=msgspec.to_builtins(result))
 
 
-def start_pacing() -> "pacing.Pacer":
-    pacer = pacing.Pacer(train_threads(), idle_train_threads())
-    pacing.install(pacer)
-    return pacer
-
-
 def load(base_model: str, device: str) -> "LoadedModel":
     from finch_lsp.models import load_model
 
@@ -109,7 +102,6 @@ def prepared(base_model: str, device: str) -> tuple[str | None, tuple[str, str, 
     """``--wait``: torch imported and ``base_model`` loaded, then the job's path read from stdin
     (None when the server closed it without one). A model that fails to load here is loaded
     again, with its error reported, when the job comes."""
-    start_pacing()
     try:
         ready = (base_model, device, load(base_model, device))
     except Exception:  # noqa: BLE001 - run() loads it again and reports the error as an event
@@ -279,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         events.send("error", message=f"usage: python -m {WORKER_MODULE} JOB_JSON_PATH | {WAIT_ARG} MODEL DEVICE (the job's path then on stdin)")
         return 2
     lower_priority()
+    pacing.install(pacing.Pacer(train_threads(), idle_train_threads()))
     try:
         job_path, ready = prepared(argv[1], argv[2]) if argv[0] == WAIT_ARG else (argv[0], None)
         if job_path is None:
