@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Hashable
 
 from finch_lsp.completion import selective
 from finch_lsp.completion.kvcache import PrefixCache
+from finch_lsp.completion.postprocess import first_line_complete
 from finch_lsp.completion.prompt import FimMarkers
 from finch_lsp.models.loaded import FimTokens
 
@@ -268,7 +269,7 @@ def generate(
 
     def done(new_ids: list[int]) -> bool:
         text = tok.decode(new_ids, skip_special_tokens=True)[len(removed):]
-        if newline and text.strip() and "\n" in text.lstrip("\n"):
+        if newline and text.strip() and first_line_complete(text):
             return True
         return stop_when is not None and stop_when(text)
 

@@ -320,3 +320,8 @@ def first_line_of_completion(text: str) -> str:
     """The completion up to the end of its first non-empty line (leading newlines kept)."""
     body = text.lstrip("\n")
     return text[: len(text) - len(body)] + body.split("\n", 1)[0]
+
+
+def first_line_complete(text: str) -> bool:
+    """Whether ``first_line_of_completion(text)`` is final: more text cannot change it."""
+    return "\n" in text.lstrip("\n")

@@ -76,3 +76,20 @@ def test_menu_item_replaces_the_word_before_the_cursor():
     assert item.text_edit.new_text == "return a + b" and item.filter_text == "return a + b"
     assert item.text_edit.range == types.Range(types.Position(1, 4), types.Position(1, 9))
     assert item.data == {"suggestionId": "s1"} and item.command.arguments == ["s1"]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", False),
+        (" x + 1", False),
+        (" x + 1\n", True),
+        ("\n\n", False),  # newlines before the first line do not end it
+        ("\n    return x", False),
+        ("\n    return x\n    ", True),
+    ],
+)
+def test_first_line_complete(text, expected):
+    from finch_lsp.completion.postprocess import first_line_complete
+
+    assert first_line_complete(text) is expected
