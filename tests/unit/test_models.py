@@ -300,3 +300,13 @@ def test_temporaries_of_killed_builders_are_removed(tmp_path):
     (tmp_path / "other").write_text("kept")
     remove_stale_temporaries(target)
     assert sorted(path.name for path in tmp_path.iterdir()) == [".model.json.tmp-def", "other"]
+
+
+def test_greedy_completions_in_one_batch_equal_greedy_completion_one_by_one(smollm2):
+    """Rows of different lengths, prompts that end inside a word (token healing) and different
+    budgets: the batch that drops finished rows gives each prompt's own greedy first line."""
+    from finch_lsp.learning.training.greedy import greedy_completion, greedy_completions
+
+    prompts = ["def add(a, b):\n    return", "import o", "class Point:\n    def __init__(self, x, y):\n        self.x = x\n        self.", "for i in ran", "x = [1, 2,"]
+    budgets = [12, 6, 20, 3, 24]
+    assert greedy_completions(smollm2, prompts, budgets) == [greedy_completion(smollm2, p, b) for p, b in zip(prompts, budgets)]

@@ -126,9 +126,9 @@ def test_anchor_loss_is_zero_for_a_fresh_adapter_and_grows_with_a_change():
     from finch_lsp.learning.training.worker import prepare_sequences
     from finch_lsp.models import load_model
 
-    loaded = load_model("tiny-qwen2", "cpu")
+    loaded = load_model("smollm2-135m", "cpu")  # its greedy anchors are text (tiny-qwen2 stops at once)
     config = TrainConfig(rank=4, alpha=8, anchor_prompts=3, anchor_new_tokens=4, code_anchors=0, context_code_anchors=0)
-    job = TrainJob("tiny-qwen2", "cpu", [TrainExample("def f(x):\n    return", " x + 1", 10.0)], "unused", config)
+    job = TrainJob("smollm2-135m", "cpu", [TrainExample("def f(x):\n    return", " x + 1", 10.0)], "unused", config)
     examples, anchors = prepare_sequences(job, loaded, steps=2)
     rows = examples + anchors
     assert len(anchors) == 3 and all(seq.base_logprobs.shape[0] == len(seq.held) > 0 for seq in rows)
