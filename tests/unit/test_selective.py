@@ -114,3 +114,15 @@ def test_an_unreachable_threshold_decodes_as_the_base_model_and_none_as_the_adap
         assert plain != completions(base, 0.0)  # the adapter does change these completions
     finally:
         loaded.adapter_min_shift = 0.75
+
+
+def test_greedy_batches_of_pairs_equal_one_by_one_selective_decoding(adapted):
+    """Pairs (base row, adapted row) leave the batch together as their prompt finishes."""
+    from finch_lsp.learning.training.greedy import greedy_completion, greedy_completions
+
+    loaded, base = adapted
+    budgets = [5, 12, 8]
+    assert loaded.adapter_min_shift == 0.75
+    one = [greedy_completion(loaded, p, b) for p, b in zip(PROMPTS, budgets)]
+    assert greedy_completions(loaded, PROMPTS, budgets) == one
+    assert one != [greedy_completion(base, p, b) for p, b in zip(PROMPTS, budgets)]  # the adapter does show
