@@ -56,14 +56,14 @@ def overrides(pairs: list[str]) -> dict:
 def run_family(family: Family, seed: int, model: str, device: str, settings: dict, cache_dir: str) -> dict:
     """One family, one seed: the figures of one training."""
     from finch_lsp.learning.jobs import TrainConfig, TrainExample, TrainJob
-    from finch_lsp.learning.training.greedy import greedy_completion
+    from finch_lsp.learning.training.greedy import greedy_completions
     from finch_lsp.learning.training.worker import train_adapter
     from finch_lsp.models import load_model
 
     loaded = load_model(model, device)
 
     def complete(prompts: list[str]) -> list[str]:
-        return [greedy_completion(loaded, p, 48) for p in prompts]
+        return greedy_completions(loaded, prompts, [48] * len(prompts))
 
     cases, held, unrelated = family.train_cases(), family.held_out_prompts(), family.unrelated_prompts()
     shown, held_before, unrelated_before = complete([p for p, _ in cases]), complete(held), complete(unrelated)
