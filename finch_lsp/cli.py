@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seed", type=int, default=0, help="the random seed of --fuzz; --learning --families: the first seed (seeds SEED .. SEED+SEEDS-1)")
     bench.add_argument("--keystroke", action="store_true", help="measure what a keystroke prefills with KV prefix reuse against a cold request")
     bench.add_argument("--long-file", action="store_true", help="--keystroke: in a file twice the prompt budget, typing two lines")
+    bench.add_argument("--beside-load", action="store_true", help="completion latency on a quiet machine and beside busy processes")
+    bench.add_argument("--hogs", type=int, default=1, help="--beside-load: busy processes started beside the server")
     bench.add_argument("--peer", choices=["llama.cpp"], help="run finch's CPU path side by side with llama.cpp (needs the [llama] extra)")
     bench.add_argument("--threads", type=int, default=0, help="CPU threads given to both sides with --peer (0: all cores)")
     demo = sub.add_parser("demo", help="drive the server like an editor and print what it shows")
@@ -159,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         from finch_lsp.tools.adapter_cost import run_adapter_cost_bench
 
         return run_adapter_cost_bench(args)
+    if args.command == "bench" and args.beside_load:
+        from finch_lsp.tools.beside_load import run_beside_load_bench
+
+        return run_beside_load_bench(args)
     if args.command == "bench" and args.peer:
         from finch_lsp.tools.peer import run_peer_bench
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from finch_lsp.completion.generate import generate, heal_prompt
+from finch_lsp.cpu import Pacer
 from finch_lsp.completion.kvcache import PrefixCache
 from finch_lsp.completion.prompt import OtherFile, Prompt, fim_prompt, prefix_prompt
 
@@ -75,10 +76,33 @@ class _Task:
     cancel: threading.Event | None = None
 
 
-class InferenceEngine:
-    """Owns the loaded model; runs every model task on one worker thread."""
+SERVING_OTHERS_BUSY_CORES = 0.5
+"""Cores' worth of CPU other processes may use while completions still run on every core. An
+editor redrawing as the user types takes a fraction of one; a build, a test run or a CPU hog
+takes whole ones, and beside one of those a thread per core waits at every op for the thread
+that shares its core (18 s for a completion that took 1.3 s on one thread; docs/benchmarks.md)."""
 
-    def __init__(self) -> None:
+IDLE_READING_S = 1.0
+"""While no task runs, the worker reads the load this often, so a completion starts on what the
+machine does now rather than on an average over the idle minutes before it."""
+
+
+def serving_pacer(default_threads: int) -> Pacer | None:
+    """Completions on torch's ``default_threads`` while the rest of the machine stays under
+    ``SERVING_OTHERS_BUSY_CORES``, one thread fewer while it does not (None with one thread)."""
+    if default_threads <= 1:
+        return None
+    return Pacer(default_threads - 1, default_threads, others_busy=SERVING_OTHERS_BUSY_CORES)
+
+
+class InferenceEngine:
+    """Owns the loaded model; runs every model task on one worker thread.
+
+    On the CPU its torch threads follow the machine's load (``serving_pacer``; ``pacer`` makes
+    another, or returns None to keep torch's default) unless ``limit_threads`` fixes them.
+    """
+
+    def __init__(self, pacer: Callable[[int], Pacer | None] | None = None) -> None:
         self.state = ModelState.LOADING
         self.error: str | None = None
         self.loaded = None
@@ -94,6 +118,8 @@ class InferenceEngine:
         self._threads_wanted: int | None = None  # torch threads for the next tasks; None: torch's own default
         self._threads_default: int | None = None  # torch's default, read on the worker before the first change
         self.threads: int | None = None  # the torch threads the worker's tasks run with now
+        self._make_pacer = serving_pacer if pacer is None else pacer  # given torch's default threads
+        self.pacer: Pacer | None = None  # made on the worker with the first task; None: torch's default stays
         self._thread = threading.Thread(target=self._work, name="finch-inference", daemon=True)
         self._thread.start()
 
@@ -180,7 +206,7 @@ class InferenceEngine:
         return (id(self.loaded), self.adapter_version, self._weights_epoch)
 
     def limit_threads(self, threads: int | None) -> None:
-        """Run the next tasks with ``threads`` torch threads (None: torch's default again).
+        """Run the next tasks with ``threads`` torch threads (None: follow the machine's load again).
 
         Applied on the worker between two tasks: torch's thread count belongs to the thread
         that runs the model.
@@ -188,14 +214,24 @@ class InferenceEngine:
         self._threads_wanted = threads
 
     def _apply_threads(self) -> None:
+        """Set the worker's torch threads for the next task: the limit asked for, else what the
+        pacer allows now (on the CPU), else torch's default."""
         import torch
 
         if self._threads_default is None:
             self._threads_default = self.threads = torch.get_num_threads()
-        wanted = self._threads_wanted or self._threads_default
+            self.pacer = self._make_pacer(self._threads_default)
+        device = str(getattr(self.loaded, "device", "cpu"))
+        if self._threads_wanted:
+            wanted = self._threads_wanted
+        elif self.pacer is not None and device.startswith("cpu"):
+            wanted = self.pacer.wanted()
+        else:
+            wanted = self._threads_default
         if wanted != self.threads:  # only this worker sets them: no torch call per task once settled
             torch.set_num_threads(wanted)
-            log.info("completions run on %d torch thread(s)", wanted)
+            level = logging.INFO if self._threads_wanted else logging.DEBUG  # the load's changes may be many
+            log.log(level, "completions run on %d torch thread(s)", wanted)
             self.threads = wanted
 
     # -- the worker -------------------------------------------------------------------------
@@ -203,7 +239,8 @@ class InferenceEngine:
         while True:
             with self._cv:
                 while not self._queue and not self._closed:
-                    self._cv.wait()
+                    if not self._cv.wait(timeout=IDLE_READING_S if self.pacer is not None else None):
+                        self._apply_threads()  # a reading while idle: the next task starts on the load of now
                 if self._closed:
                     return
                 task = self._running = self._queue.popleft()

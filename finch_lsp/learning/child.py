@@ -28,6 +28,7 @@ from typing import Callable, TypeVar
 
 from filelock import FileLock, Timeout
 
+from finch_lsp.cpu import usable_cores
 from finch_lsp.paths import check_inside, open_private, private_subdir
 
 log = logging.getLogger(__name__)
@@ -61,14 +62,6 @@ ignore these; values already in the environment are kept."""
 T = TypeVar("T")
 EventHandler = Callable[[dict], None]
 ExitHandler = Callable[[dict | None, str | None], None]
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity: ``taskset``, a container's cpuset), not the machine's."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except (AttributeError, OSError):  # not Linux
-        return os.cpu_count() or 2
 
 
 def configured_threads() -> int | None:

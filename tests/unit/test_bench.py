@@ -215,3 +215,30 @@ def test_keystroke_long_file_counts_window_moves():
     r = keystroke.Keystrokes("m", 1500, 1500, [1.0], [3, 1500, 4], [0.05, 1.0, 0.06], window_moves=1, line_cut_moves=9)
     section = keystroke.render_markdown(r, {"cpu": "cpu", "cores": "2", "gpu": "none"}, "finch-lsp bench --keystroke --long-file")
     assert section.startswith(keystroke.LONG_HEADING) and "moved 1 times" in section and "would have moved 9 times" in section
+
+
+def test_beside_load_measures_every_probe_and_the_threads_the_server_reported():
+    from finch_lsp.tools import beside_load
+
+    class Client:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def command(self, name: str) -> dict:
+            assert name == "finch.status"
+            self.calls += 1
+            return {"engine": {"threads": 1 if self.calls % 2 else 2}}
+
+    class FakeSession:
+        def __init__(self) -> None:
+            self.client, self.completed = Client(), []
+
+        def complete(self, prompt: str) -> str:
+            self.completed.append(prompt)
+            return ""
+
+    session = FakeSession()
+    row = beside_load.measure(session, rounds=2)
+    assert session.completed == beside_load.PROBES * 2
+    assert row["n"] == 2 * len(beside_load.PROBES) and row["threads"] == [1, 2]
+    assert 0 <= row["p50_ms"] <= row["p90_ms"]

@@ -1,10 +1,11 @@
-"""The trainer's thread count from the machine's load (``training.pacing``), on a fake clock and fake counters."""
+"""Thread counts from the machine's load (``cpu.Pacer``, used by ``training.pacing`` and the engine), on a fake clock and fake counters."""
 
 from __future__ import annotations
 
 import pytest
 
-from finch_lsp.learning.training import pacing
+from finch_lsp import cpu
+from finch_lsp.cpu import Pacer
 
 
 class Machine:
@@ -19,8 +20,8 @@ class Machine:
         self.own += own_cores * seconds
         self.busy += (own_cores + other_cores) * seconds
 
-    def pacer(self) -> pacing.Pacer:
-        return pacing.Pacer(1, 2, machine=lambda: self.busy if self.readable else None, own=lambda: self.own, clock=lambda: self.now)
+    def pacer(self, others_busy: float = cpu.OTHERS_BUSY_CORES) -> Pacer:
+        return Pacer(1, 2, machine=lambda: self.busy if self.readable else None, own=lambda: self.own, clock=lambda: self.now, others_busy=others_busy)
 
 
 def test_every_core_once_the_rest_of_the_machine_has_stayed_quiet():
@@ -29,31 +30,31 @@ def test_every_core_once_the_rest_of_the_machine_has_stayed_quiet():
     assert p.wanted() == 1  # nothing measured yet
     m.run(1.0, own_cores=1.0, other_cores=0.0)
     assert p.wanted() == 1 and p.others == pytest.approx(0.0)  # quiet, but not for QUIET_S yet
-    m.run(pacing.QUIET_S, own_cores=1.0, other_cores=0.05)
+    m.run(cpu.QUIET_S, own_cores=1.0, other_cores=0.05)
     assert p.wanted() == 2 and p.others == pytest.approx(0.05)
 
 
 def test_a_core_is_left_while_anything_else_runs_and_for_quiet_s_after():
     m = Machine()
     p = m.pacer()
-    m.run(pacing.QUIET_S + 1, own_cores=1.0, other_cores=0.0)
+    m.run(cpu.QUIET_S + 1, own_cores=1.0, other_cores=0.0)
     assert p.wanted() == 2
     m.run(1.0, own_cores=1.1, other_cores=0.9)  # a completion (or a build) took a core from the trainer's two threads
     assert p.wanted() == 1 and p.others == pytest.approx(0.9)
     m.run(1.0, own_cores=1.0, other_cores=0.0)
     assert p.wanted() == 1  # quiet for 1 s only
-    m.run(pacing.QUIET_S, own_cores=1.0, other_cores=0.0)
+    m.run(cpu.QUIET_S, own_cores=1.0, other_cores=0.0)
     assert p.wanted() == 2
 
 
 def test_a_reading_waits_for_a_window_long_enough_to_count():
     m = Machine()
     p = m.pacer()
-    m.run(pacing.QUIET_S + 1, own_cores=1.0, other_cores=0.0)
+    m.run(cpu.QUIET_S + 1, own_cores=1.0, other_cores=0.0)
     assert p.wanted() == 2
-    m.run(pacing.MIN_WINDOW_S / 2, own_cores=0.0, other_cores=2.0)
+    m.run(cpu.MIN_WINDOW_S / 2, own_cores=0.0, other_cores=2.0)
     assert p.wanted() == 2 and p.others == pytest.approx(0.0)  # too short to judge: the last reading holds
-    m.run(pacing.MIN_WINDOW_S / 2, own_cores=0.0, other_cores=2.0)
+    m.run(cpu.MIN_WINDOW_S / 2, own_cores=0.0, other_cores=2.0)
     assert p.wanted() == 1 and p.others == pytest.approx(2.0)
 
 
@@ -72,10 +73,10 @@ def test_without_readable_counters_the_trainer_keeps_a_core_free():
     m.readable = True
     p = m.pacer()
     m.readable = False
-    m.run(pacing.QUIET_S + 1, own_cores=1.0, other_cores=0.0)
+    m.run(cpu.QUIET_S + 1, own_cores=1.0, other_cores=0.0)
     assert p.wanted() == 1
     m.readable = True
-    m.run(pacing.QUIET_S + 1, own_cores=1.0, other_cores=0.0)
+    m.run(cpu.QUIET_S + 1, own_cores=1.0, other_cores=0.0)
     assert p.wanted() == 1  # it stops reading once the counters failed
 
 
@@ -92,11 +93,11 @@ def test_without_readable_counters_the_trainer_keeps_a_core_free():
 def test_machine_busy_seconds_reads_the_first_line_of_proc_stat(tmp_path, text, expected):
     path = tmp_path / "stat"
     path.write_text(text)
-    assert pacing.machine_busy_seconds(str(path)) == expected
+    assert cpu.machine_busy_seconds(str(path)) == expected
 
 
 def test_machine_busy_seconds_is_none_without_the_file(tmp_path):
-    assert pacing.machine_busy_seconds(str(tmp_path / "missing")) is None
+    assert cpu.machine_busy_seconds(str(tmp_path / "missing")) is None
 
 
 @pytest.mark.parametrize("cores, configured, expected", [

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Callable, TextIO
 
 import msgspec
 
+from finch_lsp.cpu import Pacer
 from finch_lsp.learning.child import WAIT_ARG, WORKER_MODULE, die_with_parent, idle_train_threads, train_threads
 from finch_lsp.learning.jobs import TrainConfig, TrainJob, TrainResult
 from finch_lsp.learning.training.data import EncodedSequence, anchor_sequences, count_steps, encode_example, hold_context, weighted_batches
@@ -271,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         events.send("error", message=f"usage: python -m {WORKER_MODULE} JOB_JSON_PATH | {WAIT_ARG} MODEL DEVICE (the job's path then on stdin)")
         return 2
     lower_priority()
-    pacing.install(pacing.Pacer(train_threads(), idle_train_threads()))
+    pacing.install(Pacer(train_threads(), idle_train_threads()))
     try:
         job_path, ready = prepared(argv[1], argv[2]) if argv[0] == WAIT_ARG else (argv[0], None)
         if job_path is None:
