@@ -29,7 +29,7 @@ MAX_NEW_TOKENS_DOC = (
 )
 BLOCK_TOKENS_DOC = (
     "Most tokens of the rest of a block, generated in the background once its first line is shown "
-    "and served at once when the user types or accepts that line (0: first lines only)."
+    "and served at once when the user types or accepts that line; any other request drops it (0: first lines only)."
 )
 DEBOUNCE_DOC = (
     "Milliseconds a completion waits for the next keystroke before the model runs; a newer request "

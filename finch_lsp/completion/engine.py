@@ -74,6 +74,7 @@ class _Task:
     future: Future
     key: str | None = None
     cancel: threading.Event | None = None
+    background: bool = False
 
 
 SERVING_OTHERS_BUSY_CORES = 0.5
@@ -130,15 +131,22 @@ class InferenceEngine:
         return task.key if task is not None else None
 
     # -- submitting -------------------------------------------------------------------------
-    def submit(self, fn: Callable[[], Any], key: str | None = None, cancel: threading.Event | None = None) -> Future:
-        """Run ``fn`` on the worker; a task with the same ``key`` supersedes older ones."""
-        task = _Task(fn, Future(), key, cancel)
+    def submit(self, fn: Callable[[], Any], key: str | None = None, cancel: threading.Event | None = None, background: bool = False) -> Future:
+        """Run ``fn`` on the worker; a task with the same ``key`` supersedes older ones.
+
+        A ``background`` task (work nobody waits for: the rest of a block after its first line)
+        yields to every other: one submitted drops the queued background tasks and cancels a
+        running one (their futures resolve to None).
+        """
+        task = _Task(fn, Future(), key, cancel, background)
         with self._cv:
             if self._closed:
                 task.future.set_exception(RuntimeError("the inference engine is shut down"))
                 return task.future
             if key is not None:
                 self._supersede(key)
+            if not background:
+                self._yield_background()
             self._queue.append(task)
             self._cv.notify()
         return task.future
@@ -148,6 +156,13 @@ class InferenceEngine:
             self._queue.remove(old)
             _resolve(old.future, None)
         if self._running is not None and self._running.key == key and self._running.cancel is not None:
+            self._running.cancel.set()
+
+    def _yield_background(self) -> None:
+        for old in [t for t in self._queue if t.background]:
+            self._queue.remove(old)
+            _resolve(old.future, None)
+        if self._running is not None and self._running.background and self._running.cancel is not None:
             self._running.cancel.set()
 
     def load(self, loader: Callable[[], Any], on_done: Callable[[], None] | None = None) -> Future:
@@ -166,13 +181,14 @@ class InferenceEngine:
 
         return self.submit(run)
 
-    def complete(self, request: CompletionRequest) -> Future:
-        """A completion for ``request``; resolves to CompletionOutput, or None when superseded or not ready."""
+    def complete(self, request: CompletionRequest, background: bool = False) -> Future:
+        """A completion for ``request``; resolves to CompletionOutput, or None when superseded or not ready
+        (``background``: it yields to any other task, see ``submit``)."""
         if self.state is not ModelState.READY:
             done: Future = Future()
             done.set_result(None)
             return done
-        return self.submit(lambda: self._complete(request), key=request.key, cancel=request.cancel)
+        return self.submit(lambda: self._complete(request), key=request.key, cancel=request.cancel, background=background)
 
     def run(
         self,

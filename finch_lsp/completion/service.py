@@ -151,7 +151,7 @@ class CompletionService:
             first, prefix=s.prefix + s.text, single_line=False, max_new_tokens=config.block_tokens,
             min_new_tokens=0, cancel=threading.Event(),
         )
-        future = self.host.engine.complete(request)
+        future = self.host.engine.complete(request, background=True)  # yields to whatever the user asks next
 
         def done(f) -> None:
             output = None if f.cancelled() or f.exception() else f.result()

@@ -74,3 +74,30 @@ def test_the_serving_pacer_keeps_one_thread_fewer_and_none_on_one_core():
     assert serving_pacer(1) is None
     pacer = serving_pacer(4)
     assert (pacer.busy_threads, pacer.idle_threads, pacer.others_busy) == (3, 4, 0.5)
+
+
+def test_background_work_yields_to_any_task_submitted_after_it():
+    engine = InferenceEngine(pacer=lambda threads: None)
+    try:
+        engine.load(lambda: object()).result(timeout=60)
+        started, release = threading.Event(), threading.Event()
+        running_cancel, queued_cancel = threading.Event(), threading.Event()
+
+        def long_background() -> str:
+            started.set()
+            assert running_cancel.wait(timeout=60), "the running background task was never cancelled"
+            return "cancelled in time"
+
+        running = engine.submit(long_background, key="a.py", cancel=running_cancel, background=True)
+        assert started.wait(timeout=60)
+        queued = engine.submit(lambda: "should not run", key="b.py", cancel=queued_cancel, background=True)
+        foreground = engine.submit(lambda: "asked for", key="c.py", cancel=threading.Event())
+        assert queued.result(timeout=60) is None  # dropped from the queue
+        assert running.result(timeout=60) == "cancelled in time"  # its cancel event was set
+        assert foreground.result(timeout=60) == "asked for"
+        blocker = engine.submit(lambda: release.wait(timeout=60), key="d.py")  # foreground work does not yield to foreground work
+        other = engine.submit(lambda: "after it", key="e.py")
+        release.set()
+        assert blocker.result(timeout=60) is True and other.result(timeout=60) == "after it"
+    finally:
+        engine.close(wait_s=10)
