@@ -250,7 +250,14 @@ def test_a_connection_lost_for_good_keeps_the_partial_file_for_the_next_pull(hub
 
 def test_ctrl_c_says_how_to_resume(hub, tmp_path):
     hub.stall = Stall(WEIGHTS, after=CHUNK + (1 << 20))
-    pulling = subprocess.Popen([*CLI, "pull", "qwen2.5-coder-0.5b"], env=hub_env(hub.url, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # The pull starts as from a terminal, with Ctrl-C's default action: a run launched in the
+    # background (`cmd &`, nohup) ignores SIGINT, and exec would pass that on to the child.
+    launcher = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        pulling = subprocess.Popen([*CLI, "pull", "qwen2.5-coder-0.5b"], env=hub_env(hub.url, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        if launcher is not None:  # None: a handler set outside Python, which cannot be put back
+            signal.signal(signal.SIGINT, launcher)
     try:
         assert hub.stall.reached.wait(120)
         pulling.send_signal(signal.SIGINT)
