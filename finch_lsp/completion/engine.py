@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from finch_lsp.completion.generate import generate, heal_prompt
-from finch_lsp.cpu import Pacer
 from finch_lsp.completion.kvcache import PrefixCache
 from finch_lsp.completion.prompt import OtherFile, Prompt, fim_prompt, prefix_prompt
+from finch_lsp.cpu import Pacer
 
 log = logging.getLogger(__name__)
 
@@ -237,11 +237,11 @@ class InferenceEngine:
         if self._threads_default is None:
             self._threads_default = self.threads = torch.get_num_threads()
             self.pacer = self._make_pacer(self._threads_default)
-        device = str(getattr(self.loaded, "device", "cpu"))
+        pacer = self._cpu_pacer()
         if self._threads_wanted:
             wanted = self._threads_wanted
-        elif self.pacer is not None and device.startswith("cpu"):
-            wanted = self.pacer.wanted()
+        elif pacer is not None:
+            wanted = pacer.wanted()
         else:
             wanted = self._threads_default
         if wanted != self.threads:  # only this worker sets them: no torch call per task once settled
@@ -250,12 +250,17 @@ class InferenceEngine:
             log.log(level, "completions run on %d torch thread(s)", wanted)
             self.threads = wanted
 
+    def _cpu_pacer(self) -> Pacer | None:
+        """The pacer while the model (or its loading) runs on the CPU; None on a GPU."""
+        on_cpu = str(getattr(self.loaded, "device", "cpu")).startswith("cpu")
+        return self.pacer if on_cpu else None
+
     # -- the worker -------------------------------------------------------------------------
     def _work(self) -> None:
         while True:
             with self._cv:
                 while not self._queue and not self._closed:
-                    if not self._cv.wait(timeout=IDLE_READING_S if self.pacer is not None else None):
+                    if not self._cv.wait(timeout=IDLE_READING_S if self._cpu_pacer() is not None else None):
                         self._apply_threads()  # a reading while idle: the next task starts on the load of now
                 if self._closed:
                     return

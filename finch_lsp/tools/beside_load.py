@@ -10,14 +10,13 @@ compiler would be), then quiet again. After each completion it reads ``engine.th
 from __future__ import annotations
 
 import datetime
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from finch_lsp.tools.latency import machine_info, machine_line
+from finch_lsp.tools.latency import machine_info, machine_line, percentile
 from finch_lsp.tools.report import write_section
 from finch_lsp.tools.train_timing import PROBES, load_average, server, timed
 
@@ -32,9 +31,8 @@ def measure(session, rounds: int) -> dict:
         for prompt in PROBES:
             seconds.append(timed(session, prompt))
             threads.append(session.client.command("finch.status")["engine"]["threads"])
-    ordered = sorted(seconds)
     return {
-        "p50_ms": 1000 * statistics.median(seconds), "p90_ms": 1000 * ordered[int(0.9 * (len(ordered) - 1))],
+        "p50_ms": 1000 * percentile(seconds, 50), "p90_ms": 1000 * percentile(seconds, 90),
         "n": len(seconds), "threads": sorted(set(threads), key=lambda t: (t is None, t)),
     }
 

@@ -20,8 +20,8 @@ class Machine:
         self.own += own_cores * seconds
         self.busy += (own_cores + other_cores) * seconds
 
-    def pacer(self, others_busy: float = cpu.OTHERS_BUSY_CORES) -> Pacer:
-        return Pacer(1, 2, machine=lambda: self.busy if self.readable else None, own=lambda: self.own, clock=lambda: self.now, others_busy=others_busy)
+    def pacer(self) -> Pacer:
+        return Pacer(1, 2, machine=lambda: self.busy if self.readable else None, own=lambda: self.own, clock=lambda: self.now)
 
 
 def test_every_core_once_the_rest_of_the_machine_has_stayed_quiet():
