@@ -11,6 +11,7 @@ stay quiet, one fewer while they do not. The trainer paces its steps with one
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from typing import Callable
@@ -26,13 +27,84 @@ MIN_WINDOW_S = 0.5
 
 PROC_STAT = "/proc/stat"
 
+CGROUP_ROOT = "/sys/fs/cgroup"
+SELF_CGROUP = "/proc/self/cgroup"
 
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity: ``taskset``, a container's cpuset), not the machine's."""
+
+def usable_cores(cgroup_root: str = CGROUP_ROOT, self_cgroup: str = SELF_CGROUP) -> int:
+    """The cores this process may run on, not the machine's: its affinity (``taskset``, a
+    container's cpuset), lowered to its cgroup's CPU quota rounded up (``docker --cpus 2`` on a
+    16-core host: 2), so torch does not start a thread per host core that the quota then stalls."""
     try:
-        return len(os.sched_getaffinity(0)) or 1
+        cores = len(os.sched_getaffinity(0)) or 1
     except (AttributeError, OSError):  # not Linux
-        return os.cpu_count() or 2
+        cores = os.cpu_count() or 2
+    limit = cgroup_cpu_limit(cgroup_root, self_cgroup)
+    return max(1, min(cores, math.ceil(limit))) if limit is not None else cores
+
+
+def cpu_max_cores(text: str) -> float | None:
+    """Cores' worth of CPU that a cgroup v2 ``cpu.max`` allows (``"200000 100000"``: 2.0), or
+    None for no limit (``"max 100000"``) and for text that is not one."""
+    fields = text.split()
+    if len(fields) != 2 or fields[0] == "max":
+        return None
+    return _ratio(fields[0], fields[1])
+
+
+def cfs_quota_cores(quota_us: str, period_us: str) -> float | None:
+    """Cores' worth of CPU that cgroup v1's ``cpu.cfs_quota_us`` over ``cpu.cfs_period_us``
+    allows, or None for no limit (a quota of -1) and for text that is not one."""
+    return _ratio(quota_us.strip(), period_us.strip())
+
+
+def _ratio(quota: str, period: str) -> float | None:
+    try:
+        q, p = int(quota), int(period)
+    except ValueError:
+        return None
+    return q / p if q > 0 and p > 0 else None
+
+
+def cgroup_cpu_limit(cgroup_root: str = CGROUP_ROOT, self_cgroup: str = SELF_CGROUP) -> float | None:
+    """The tightest CPU quota on this process's cgroup and its ancestors, in cores (v2's
+    ``cpu.max``, else v1's CFS quota), or None where there is none or nothing can be read.
+    Inside a container the paths of ``/proc/self/cgroup`` start at the container's own root."""
+    try:
+        with open(self_cgroup, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (OSError, ValueError):
+        return None
+    limits = []
+    for line in lines:
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if controllers == "":  # v2: "0::/path"
+            limits += _along(cgroup_root, path, lambda d: cpu_max_cores(_read(os.path.join(d, "cpu.max"))))
+        elif "cpu" in controllers.split(","):  # v1: "N:cpu,cpuacct:/path"
+            base = os.path.join(cgroup_root, controllers)
+            if not os.path.isdir(base):
+                base = os.path.join(cgroup_root, "cpu")
+            limits += _along(base, path, lambda d: cfs_quota_cores(_read(os.path.join(d, "cpu.cfs_quota_us")), _read(os.path.join(d, "cpu.cfs_period_us"))))
+    return min(limits) if limits else None
+
+
+def _along(base: str, path: str, limit_in: Callable[[str], float | None]) -> list[float]:
+    """The limits found in the cgroup directory of ``path`` under ``base`` and in each above it."""
+    parts = [p for p in path.strip().split("/") if p and p != ".."]
+    found = []
+    for depth in range(len(parts), -1, -1):
+        limit = limit_in(os.path.join(base, *parts[:depth]))
+        if limit is not None:
+            found.append(limit)
+    return found
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="ascii") as f:
+            return f.read(256)
+    except (OSError, ValueError):
+        return ""
 
 
 def machine_busy_seconds(path: str = PROC_STAT) -> float | None:

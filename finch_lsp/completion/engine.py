@@ -26,7 +26,7 @@ from typing import Any, Callable
 from finch_lsp.completion.generate import generate, heal_prompt
 from finch_lsp.completion.kvcache import PrefixCache
 from finch_lsp.completion.prompt import OtherFile, Prompt, fim_prompt, prefix_prompt
-from finch_lsp.cpu import Pacer
+from finch_lsp.cpu import Pacer, usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class InferenceEngine:
         self.reuse_prefixes = True
         self._weights_epoch = 0  # bumped by every task that may change the weights (adapter swaps, loads)
         self._threads_wanted: int | None = None  # torch threads for the next tasks; None: torch's own default
-        self._threads_default: int | None = None  # torch's default, read on the worker before the first change
+        self._threads_default: int | None = None  # torch's default (at most the usable cores), read on the worker before the first change
         self.threads: int | None = None  # the torch threads the worker's tasks run with now
         self._make_pacer = serving_pacer if pacer is None else pacer  # given torch's default threads
         self.pacer: Pacer | None = None  # made on the worker with the first task; None: torch's default stays
@@ -235,7 +235,8 @@ class InferenceEngine:
         import torch
 
         if self._threads_default is None:
-            self._threads_default = self.threads = torch.get_num_threads()
+            self._threads_default = min(torch.get_num_threads(), usable_cores())  # a cgroup quota, too
+            self.threads = torch.get_num_threads()
             self.pacer = self._make_pacer(self._threads_default)
         pacer = self._cpu_pacer()
         if self._threads_wanted:

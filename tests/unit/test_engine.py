@@ -25,6 +25,20 @@ def test_limit_threads_applies_on_the_worker_and_goes_back_to_the_default():
         engine.close(wait_s=10)
 
 
+def test_a_cgroup_quota_under_torch_default_threads_caps_them(monkeypatch):
+    import torch
+
+    monkeypatch.setattr("finch_lsp.completion.engine.usable_cores", lambda: 1)  # as under `docker --cpus 1`
+    before = torch.get_num_threads()
+    engine = InferenceEngine(pacer=lambda threads: None)
+    try:
+        engine.load(lambda: object()).result(timeout=60)
+        assert engine.run(lambda _: torch.get_num_threads(), changes_weights=False).result(timeout=60) == 1 == engine.threads
+    finally:
+        engine.close(wait_s=10)
+    assert torch.get_num_threads() == before  # the worker's own threads; this thread's are untouched
+
+
 class Load:
     """The machine's busy seconds and a clock, advanced by the test (the engine's own CPU: none)."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from finch_lsp import cpu
@@ -116,3 +118,64 @@ def test_thread_counts_follow_the_cores_this_process_may_use(monkeypatch, cores,
     monkeypatch.setattr(child.os, "cpu_count", lambda: 64)
     monkeypatch.setenv(child.THREADS_ENV, configured)
     assert (child.train_threads(), child.idle_train_threads(), child.serving_threads()) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("200000 100000\n", 2.0),  # docker --cpus 2
+        ("150000 100000", 1.5),
+        ("max 100000\n", None),  # no limit
+        ("0 100000", None),
+        ("200000", None),
+        ("lots 100000", None),
+        ("", None),
+    ],
+)
+def test_cpu_max_cores_reads_a_cgroup_v2_quota(text, expected):
+    assert cpu.cpu_max_cores(text) == expected
+
+
+@pytest.mark.parametrize(
+    "quota, period, expected",
+    [("300000\n", "100000\n", 3.0), ("-1\n", "100000\n", None), ("50000", "100000", 0.5), ("", "", None)],
+)
+def test_cfs_quota_cores_reads_a_cgroup_v1_quota(quota, period, expected):
+    assert cpu.cfs_quota_cores(quota, period) == expected
+
+
+def _cgroups(tmp_path, self_cgroup: str, files: dict[str, str]) -> tuple[str, str]:
+    root = tmp_path / "cgroup"
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    root.mkdir(exist_ok=True)
+    proc = tmp_path / "self-cgroup"
+    proc.write_text(self_cgroup)
+    return str(root), str(proc)
+
+
+def test_the_tightest_quota_on_the_process_cgroup_or_above_it_counts(tmp_path):
+    root, proc = _cgroups(tmp_path, "0::/machine/app\n", {
+        "cpu.max": "max 100000\n", "machine/cpu.max": "250000 100000\n", "machine/app/cpu.max": "max 100000\n",
+    })
+    assert cpu.cgroup_cpu_limit(root, proc) == 2.5
+    assert cpu.usable_cores(root, proc) == min(3, len(os.sched_getaffinity(0)))
+
+
+def test_a_cgroup_v1_cfs_quota_counts_and_no_quota_leaves_the_affinity(tmp_path):
+    root, proc = _cgroups(tmp_path, "4:memory:/x\n3:cpu,cpuacct:/job\n0::/\n", {
+        "cpu,cpuacct/job/cpu.cfs_quota_us": "100000\n", "cpu,cpuacct/job/cpu.cfs_period_us": "100000\n",
+    })
+    assert cpu.cgroup_cpu_limit(root, proc) == 1.0
+    assert cpu.usable_cores(root, proc) == 1
+    unlimited_root, unlimited = _cgroups(tmp_path / "other", "0::/\n", {"cpu.max": "max 100000\n"})
+    assert cpu.cgroup_cpu_limit(unlimited_root, unlimited) is None
+    assert cpu.usable_cores(unlimited_root, unlimited) == len(os.sched_getaffinity(0))
+
+
+def test_unreadable_cgroup_files_mean_no_limit(tmp_path):
+    assert cpu.cgroup_cpu_limit(str(tmp_path), str(tmp_path / "missing")) is None
+    root, proc = _cgroups(tmp_path, "garbage without colons\n0::/../../etc\n", {"cpu.max": "not a quota"})
+    assert cpu.cgroup_cpu_limit(root, proc) is None
