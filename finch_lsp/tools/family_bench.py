@@ -28,7 +28,7 @@ import msgspec
 from finch_lsp.completion.postprocess import first_line
 from finch_lsp.tools.families import Family, check_program, pick
 from finch_lsp.tools.latency import machine_info, machine_line
-from finch_lsp.tools.report import write_section
+from finch_lsp.tools.report import growing_section
 from finch_lsp.tools.sandbox import turned_wrong
 
 HEADING = "## Learning (preference families)"
@@ -121,6 +121,8 @@ def run_family_bench(args: argparse.Namespace) -> int:
     settings = overrides(args.set or [])
     families = pick(args.families)
     cache_dir = args.data_dir or os.path.join(tempfile.gettempdir(), "finch-family-gate")
+    command = f"finch-lsp bench --learning --families {args.families}" + (f" --seed {args.seed}" if args.seed else "") + f" --seeds {args.seeds}" + "".join(f" --set {s}" for s in args.set or [])
+    write = growing_section(args.output, HEADING, "", title="# Learning") if args.output else None
     rows = []
     for family in families:
         for seed in range(args.seed, args.seed + args.seeds):
@@ -129,9 +131,7 @@ def run_family_bench(args: argparse.Namespace) -> int:
             print(f"{family.name} seed {seed}: held-out {row['held_before']}->{row['held_after']}/6, unrelated kept {row['kept']}/6, wrong {row['wrong']}, "
                   f"general {row['general']}, in-file {row['in_file']}, gate tasks {row['pass_after']}/{row['pass_before']}, {('active at ' + str(row['scale'])) if row['passed'] else 'refused ' + str(row['failed'])}, reasons {row['reasons']}, "
                   f"{row['seconds']:.0f} s; changed {row['changes']}; general changed {row['general_changes']}; in-file changed {row['file_changes']}; held-out {row['held_after_texts']}", file=sys.stderr, flush=True)
-    command = f"finch-lsp bench --learning --families {args.families}" + (f" --seed {args.seed}" if args.seed else "") + f" --seeds {args.seeds}" + "".join(f" --set {s}" for s in args.set or [])
-    section = render(rows, model, settings, command)
-    print(section)
-    if args.output:
-        write_section(args.output, HEADING, "", section, title="# Learning")
+            if write is not None:  # after every training: a run stopped part way keeps the rows it has
+                write(render(rows, model, settings, command))
+    print(render(rows, model, settings, command))
     return 0

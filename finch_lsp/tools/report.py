@@ -7,6 +7,7 @@ created at the end of the document when missing; the other parts stay where they
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 
 def add_section(document: str, heading: str, intro: str, section: str, title: str = "# Benchmarks") -> str:
@@ -27,3 +28,12 @@ def write_section(path: str | Path, heading: str, intro: str, section: str, titl
     """``add_section`` applied to the file at ``path`` (created when missing)."""
     path = Path(path)
     path.write_text(add_section(path.read_text() if path.exists() else "", heading, intro, section, title))
+
+
+def growing_section(path: str | Path, heading: str, intro: str, title: str = "# Benchmarks") -> Callable[[str], None]:
+    """A writer for a section that grows while a long bench runs: each call puts its section
+    where the previous call's was (``add_section`` on the file as it was before the first call),
+    so a run stopped part way leaves the rows it has, once."""
+    path = Path(path)
+    original = path.read_text() if path.exists() else ""
+    return lambda section: path.write_text(add_section(original, heading, intro, section, title))
