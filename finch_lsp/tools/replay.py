@@ -12,6 +12,8 @@ the rest of the line. Suggestions that do not match are typed over. No rating is
    user is fast; off before and after, so nothing typed in the held-out files is learnt);
    the threshold starts training, or ``finch.train`` does at the end.
 3. Once the adapter is active (when the gate lets it through), the held-out files again.
+4. When the gate refused the adapter, the held-out files once more with it used by hand
+   (``finch.adapters.use``): whether the gate or the training held the figure back.
 
 Completions are single-line here (``multiline: never``), the ones whose acceptance is clear.
 """
@@ -185,7 +187,15 @@ def measure(replayer: Replayer, user: list[Path], held_out: list[Path], per_file
     after = Tally()
     for path in held_out:
         replayer.replay(path, per_file, after)
-    return {"before": before, "learnt": learnt, "after": after, "examples": examples, "activated": activated,
+    used = None
+    if adapter and not activated:  # what the gate kept out, used by hand: is it the gate or the training?
+        replayer.client.command("finch.adapters.use", adapter["version"])
+        replayer.wait(lambda s: s["adapter"]["version"] == adapter["version"], timeout=300)
+        used = Tally()
+        for path in held_out:
+            replayer.replay(path, per_file, used)
+        note(f"held-out files with the refused adapter used by hand: {used}")
+    return {"before": before, "learnt": learnt, "after": after, "used": used, "examples": examples, "activated": activated,
             "verdict": (adapter or {}).get("verdict") or "", "evaluation": (adapter or {}).get("evaluation") or {}, "training": time.monotonic() - started}
 
 
@@ -205,6 +215,7 @@ def render(result: dict, model: str, package: str, user: list[Path], held_out: l
         "|---|---|---|---|",
         f"| base model | {before.saved_share:.1%} ({before.saved}/{before.typed}) | {before.acceptance:.1%} | {before.shown} |",
         f"| after implicit training | {after.saved_share:.1%} ({after.saved}/{after.typed}) | {after.acceptance:.1%} | {after.shown} |",
+        *([f"| the refused adapter, used by hand | {used.saved_share:.1%} ({used.saved}/{used.typed}) | {used.acceptance:.1%} | {used.shown} |"] if (used := result.get("used")) else []),
         "",
         f"Characters saved on the held-out files: {relative:+.0f}% relative.{gate_line(result.get('evaluation') or {})}",
         "",

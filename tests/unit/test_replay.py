@@ -49,6 +49,7 @@ class _FakeClient:
     def __init__(self):
         self.sent = []
         self.trained = False
+        self.version = None
 
     def notify(self, method, params):
         if method == "textDocument/didOpen":
@@ -61,11 +62,14 @@ class _FakeClient:
 
     def command(self, name, *args):
         if name == "finch.status":
-            return {"model": {"state": "ready"}, "buffer": {"examples": 0}, "training": {"state": "idle"}, "adapter": {"version": None}}
+            return {"model": {"state": "ready"}, "buffer": {"examples": 0}, "training": {"state": "idle"}, "adapter": {"version": self.version}}
         if name == "finch.adapters.list":  # a refused adapter, as ``finch.adapters.list`` lists it
             return [{"version": 1, "active": False, "evaluation": {"passed": False}, "verdict": "corrections: it comes close to only 2 of 8"}] if self.trained else []
         if name == "finch.train":
             self.trained = True
+        if name == "finch.adapters.use":
+            self.sent.append(("use", args[0]))
+            self.version = args[0]
         return {"started": True}
 
     def wait_for_status(self, done, timeout):
@@ -84,4 +88,19 @@ def test_implicit_feedback_is_on_only_while_the_users_files_are_typed(tmp_path):
     client = _FakeClient()
     result = measure(Replayer(client), [files[1]], [files[0]], per_file=2)
     assert client.trained and not result["activated"] and result["verdict"] == "corrections: it comes close to only 2 of 8"
-    assert client.sent == [("open", "held.py"), ("implicit", True), ("open", "mine.py"), ("implicit", False), ("open", "held.py")]
+    assert client.sent == [("open", "held.py"), ("implicit", True), ("open", "mine.py"), ("implicit", False), ("open", "held.py"),
+                           ("use", 1), ("open", "held.py")]  # the refused adapter, used by hand, on the held-out files again
+    assert result["used"] is not None and result["used"].typed == result["after"].typed
+
+
+def test_render_shows_the_refused_adapter_used_by_hand_only_when_it_was():
+    from finch_lsp.tools.replay import render
+
+    result = {"before": Tally(typed=100, saved=3, shown=10, accepted=1), "after": Tally(typed=100, saved=3, shown=10, accepted=1),
+              "examples": 36, "activated": False, "verdict": "corrections", "evaluation": {}, "used": None}
+    from finch_lsp.tools.latency import machine_info
+
+    args = ("smollm2-135m", "click", [Path("a.py")], [Path("b.py")], machine_info(), "finch-lsp bench --replay")
+    assert "used by hand" not in render(result, *args)
+    result["used"] = Tally(typed=100, saved=6, shown=10, accepted=2)
+    assert "| the refused adapter, used by hand | 6.0% (6/100) | 20.0% | 10 |" in render(result, *args)
