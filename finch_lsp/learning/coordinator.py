@@ -235,10 +235,7 @@ class LearningCoordinator:
         return None
 
     def _job(self, staging: Path) -> TrainJob:
-        buffer = self.feedback.buffer()
-        kept = [e for e in buffer if e.rating == "good" or (e.rating == "implicit" and e.correction_source == "kept")]
-        held_out = random.Random(len(buffer)).sample(kept, min(HELD_OUT_MAX, len(kept) // 5)) if len(kept) >= 5 else []
-        train = [e for e in buffer if e not in held_out]
+        train, held_out, validation = split_buffer(self.feedback.buffer())
         t = self.host.config.training
         config = msgspec.structs.replace(
             TrainConfig(), epochs=t.epochs, batch_size=t.batch_size, learning_rate=t.learning_rate, rank=t.rank, alpha=t.alpha,
@@ -247,7 +244,8 @@ class LearningCoordinator:
         return TrainJob(
             base_model=self.host.model_name, device=self.host.engine.loaded.device,
             examples=[_train_example(e) for e in train], output_dir=str(staging), config=config,
-            held_out=[_train_example(e) for e in held_out], gate_cache_dir=str(self.data_dir / "gate"),
+            held_out=[_train_example(e) for e in held_out], validation=[_train_example(e) for e in validation],
+            gate_cache_dir=str(self.data_dir / "gate"),
         )
 
     def _on_progress(self, progress: dict) -> None:
@@ -381,12 +379,36 @@ class LearningCoordinator:
         }
 
 
+def split_buffer(buffer: list[Example]) -> tuple[list[Example], list[Example], list[Example]]:
+    """The buffer as (trained on, held-out kept suggestions, validation lines); pure.
+
+    A fifth of the kept suggestions (once there are five, at most ``HELD_OUT_MAX``) is held out
+    for the gate's held-out loss check. When no rated correction is in the buffer (implicit
+    feedback only), a fifth of the lines typed over or edited (once there are five, at most
+    ``HELD_OUT_MAX``) is held back as well: the adapter is judged on lines it was not taught
+    (``TrainJob.validation``), since lines typed over are facts of the user's code more than one
+    habit repeated, and reproducing the ones it was trained on says little. The draws are seeded
+    by the buffer's size: the same buffer splits the same way.
+    """
+    rng = random.Random(len(buffer))
+    kept = [e for e in buffer if e.rating == "good" or (e.rating == "implicit" and e.correction_source == "kept")]
+    held_out = rng.sample(kept, min(HELD_OUT_MAX, len(kept) // 5)) if len(kept) >= 5 else []
+    rated = [e for e in buffer if e.rating != "implicit" and e.rejected is not None]
+    typed = [e for e in buffer if e.rating == "implicit" and e.rejected is not None]
+    validation = rng.sample(typed, min(HELD_OUT_MAX, len(typed) // 5)) if not rated and len(typed) >= 5 else []
+    apart = {e.id for e in held_out + validation}
+    return [e for e in buffer if e.id not in apart], held_out, validation
+
+
 def _train_example(e: Example) -> TrainExample:
-    return TrainExample(prompt=e.prompt or e.prefix, target=e.target or "", weight=e.weight, rejected=e.rejected)
+    return TrainExample(prompt=e.prompt or e.prefix, target=e.target or "", weight=e.weight, rejected=e.rejected, implicit=e.rating == "implicit")
 
 
 def _summary(evaluation: dict) -> str:
     parts = [f"reproduces {evaluation.get('reproduced')}/{evaluation.get('total')} corrections"]
+    lines_before, lines_after = evaluation.get("validation_loss_before"), evaluation.get("validation_loss_after")
+    if lines_before is not None and lines_after is not None:
+        parts[0] = f"predicts lines you typed better (loss {lines_before:.3f} -> {lines_after:.3f}; {parts[0]})"
     if evaluation.get("scale", 1.0) != 1.0:
         full = "; ".join(evaluation.get("reasons_at_full") or [])
         parts.append(f"kept at {evaluation['scale']:.0%} strength" + (f" (at full strength: {full})" if full else ""))

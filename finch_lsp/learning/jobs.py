@@ -20,6 +20,8 @@ class TrainExample(msgspec.Struct):
     """Sampling weight: critical 10, medium 3, good 1."""
     rejected: str | None = None
     """The suggestion the user rejected (critical, medium): pushed down as a negative."""
+    implicit: bool = False
+    """Implicit feedback (a suggestion kept, edited or typed over), not a rating."""
 
 class TrainConfig(msgspec.Struct):
     """Training settings. The defaults make the pathlib scenario pass on smollm2-135m, CPU."""
@@ -85,6 +87,10 @@ class TrainJob(msgspec.Struct):
     config: TrainConfig = msgspec.field(default_factory=TrainConfig)
     held_out: list[TrainExample] = msgspec.field(default_factory=list)
     """Kept suggestions not trained on: their loss must not rise much (the forgetting check)."""
+    validation: list[TrainExample] = msgspec.field(default_factory=list)
+    """Lines the user typed over a suggestion, not trained on, when no rated correction is in the
+    buffer: an adapter taught by implicit feedback alone must predict them better than the base
+    model does (the gate's ``your lines`` check, in place of ``corrections``)."""
     gate_cache_dir: str | None = None
     """Where the base model's gate figures are cached (the data dir's ``gate``); None: computed every time."""
 
@@ -101,7 +107,11 @@ class Evaluation(msgspec.Struct):
     reasons: list[str]
     """Why it failed (empty when it passed)."""
     failed_checks: list[str] = msgspec.field(default_factory=list)
-    """Names of the checks that failed: ``corrections``, ``held-out loss``, ``general prompts``, ``your files``, ``pass@1``."""
+    """Names of the checks that failed: ``corrections`` (or ``your lines``), ``held-out loss``, ``general prompts``, ``your files``, ``pass@1``."""
+    validation_loss_before: float | None = None
+    """Mean loss on ``TrainJob.validation`` with the adapter off..."""
+    validation_loss_after: float | None = None
+    """...and on (None without validation lines)."""
     general_kept: int | None = None
     """General prompts whose first line the adapter left as the base model completes it."""
     general_total: int = 0

@@ -58,3 +58,30 @@ def test_typed_over_needs_the_text_around_it_unchanged():
     s = shown(suffix="\nprint(1)\n")
     assert typed_over(s, PREFIX + "abc\nprint(1)\n") == "abc"
     assert typed_over(s, PREFIX + "abc\nprint(2)\n") is None
+
+
+def _example(rating: str, source: str | None = None, rejected: str | None = None):
+    from finch_lsp.learning.store import Example
+
+    return Example(rating=rating, weight=0.25 if rating == "implicit" else 10.0, suggestion_id="s", correction_source=source, rejected=rejected)
+
+
+@pytest.mark.parametrize("rated, typed, kept, validation, held_out", [
+    (0, 10, 0, 2, 0),   # implicit only: a fifth of the typed-over lines judge it
+    (0, 4, 0, 0, 0),    # too few to judge on: the corrections check stays
+    (0, 60, 10, 8, 2),  # at most HELD_OUT_MAX of either
+    (1, 10, 5, 0, 1),   # a rated correction: judged on the corrections, every typed line trained on
+])
+def test_the_buffer_splits_into_training_held_out_and_validation(rated, typed, kept, validation, held_out):
+    from finch_lsp.learning.coordinator import split_buffer
+
+    buffer = (
+        [_example("critical", "argument", " old") for _ in range(rated)]
+        + [_example("implicit", "typed", " suggested") for _ in range(typed)]
+        + [_example("implicit", "kept") for _ in range(kept)]
+    )
+    train, out, lines = split_buffer(buffer)
+    assert (len(lines), len(out)) == (validation, held_out)
+    assert all(e.correction_source == "typed" for e in lines) and all(e.correction_source == "kept" for e in out)
+    assert sorted(e.id for e in train + out + lines) == sorted(e.id for e in buffer)  # nothing lost, nothing twice
+    assert split_buffer(buffer)[2] == lines  # the same buffer splits the same way

@@ -509,6 +509,9 @@ def test_the_gate_tries_weaker_strengths_only_for_forgetting_and_restores_the_ad
     seen.clear()
     monkeypatch.setattr(worker, "evaluate", fake_evaluate(0.0, "corrections"))  # a weaker adapter cannot learn more
     assert not worker.judge(replace(loaded, model=model), job, None, lambda m: None).passed and seen == [1.0]
+    seen.clear()
+    monkeypatch.setattr(worker, "evaluate", fake_evaluate(0.0, "your lines"))  # nor predict the user's lines better
+    assert not worker.judge(replace(loaded, model=model), job, None, lambda m: None).passed and seen == [1.0]
 
 
 def test_forgetting_checks_stop_at_the_first_failure_only_when_asked(monkeypatch):
@@ -667,3 +670,37 @@ def test_a_prepared_trainer_loads_the_model_its_job_names(tmp_path, monkeypatch)
     events = [json.loads(line) for line in out.splitlines()]
     assert proc.returncode == 0 and events[-1]["event"] == "done", err
     assert "could not load no-such-model" in err and "model tiny-qwen2 ready" in err
+
+
+def test_an_implicit_only_adapter_is_judged_on_typed_lines_it_was_not_taught(tmp_path):
+    """With validation lines the gate asks whether the adapter predicts them better than the base
+    model, not whether it reproduces what it was trained on: an adapter that changes nothing fails
+    on them, one that learnt lines of that kind passes."""
+    from finch_lsp.learning.training.evaluation import evaluate
+    from finch_lsp.learning.training.worker import train_adapter
+    from finch_lsp.models import load_model
+
+    config = TrainConfig(batch_size=2, max_steps=8, rank=4, alpha=8, anchor_prompts=2, anchor_batch=1, anchor_new_tokens=4, gate_general_prompts=0, gate_tasks=0, anchor_weight=0.0, code_anchors=0, context_code_anchors=0)
+    lines = [TrainExample(f"def get_{name}(self):\n    return", f" self._{name}", 0.25, rejected=" None", implicit=True) for name in ("name", "path", "mode", "size", "user", "host")]
+    validation = [TrainExample(f"def get_{name}(self):\n    return", f" self._{name}", 0.25, rejected=" None", implicit=True) for name in ("port", "kind")]
+
+    loaded = load_model("tiny-qwen2", "cpu")
+    fresh = replace(loaded, model=attach_lora(loaded.model, config))  # B = 0: the base model exactly
+    unchanged = evaluate(fresh, TrainJob("tiny-qwen2", "cpu", lines, str(tmp_path / "unused"), config, validation=validation))
+    assert unchanged.failed_checks == ["your lines"] and not unchanged.passed
+    assert unchanged.validation_loss_after == pytest.approx(unchanged.validation_loss_before)
+    assert "2 lines you typed" in unchanged.reasons[0]
+
+    job = TrainJob("tiny-qwen2", "cpu", lines, str(tmp_path / "adapter"), config, validation=validation)
+    learnt = train_adapter(job, load_model("tiny-qwen2", "cpu"), lambda p: None).evaluation
+    assert learnt.validation_loss_after < learnt.validation_loss_before
+    assert "your lines" not in learnt.failed_checks and "corrections" not in learnt.failed_checks
+
+
+def test_rated_corrections_are_judged_before_implicit_ones():
+    from finch_lsp.learning.training.evaluation import MAX_EVALUATED_CORRECTIONS, corrections_of
+
+    rated = [TrainExample(f"def f{i}():\n    return", " Path()", 10.0, rejected=" open()") for i in range(3)]
+    typed = [TrainExample(f"def g{i}():\n    return", f" {i}", 0.25, rejected=" None", implicit=True) for i in range(MAX_EVALUATED_CORRECTIONS)]
+    assert corrections_of(TrainJob("m", "cpu", rated + typed, "out")) == rated
+    assert corrections_of(TrainJob("m", "cpu", typed, "out")) == typed

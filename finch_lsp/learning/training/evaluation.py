@@ -2,7 +2,8 @@
 leave the rest alone.
 
 ``evaluate`` runs after training: it greedy-generates every corrected prompt (as the server
-would, token healing included) and compares first lines, it compares the loss on held-out
+would, token healing included) and compares first lines (for implicit feedback alone it
+compares the loss on lines typed but not trained on instead), it compares the loss on held-out
 kept suggestions with the adapter on and off, and it runs the forgetting checks of
 ``gate`` (general prompts, pass@1 on HumanEval tasks) against the base model's figures.
 """
@@ -33,12 +34,17 @@ MAX_EVALUATED_CORRECTIONS = 8
 
 
 def corrections_of(job: TrainJob) -> list[TrainExample]:
-    """The examples that teach something new (they have a rejected suggestion), else all."""
-    corrected = [e for e in job.examples if e.rejected is not None]
+    """The examples that teach something new (they have a rejected suggestion), rated ones before
+    implicit ones (the user's own words outrank what typing over a suggestion implies), else all."""
+    rated = [e for e in job.examples if e.rejected is not None and not e.implicit]
+    corrected = rated or [e for e in job.examples if e.rejected is not None]
     chosen = corrected or list(job.examples)
     unique = {(e.prompt, e.target): e for e in chosen}
     return list(unique.values())[-MAX_EVALUATED_CORRECTIONS:]
 
+
+LEARNT_CHECKS = {"corrections", "your lines"}
+"""The checks that say whether it learnt (a weaker strength cannot pass one the full one failed)."""
 
 CLOSE_RATIO = 0.75
 """A first line this similar to the correction (difflib's ratio) counts as having learnt it..."""
@@ -88,6 +94,18 @@ def held_out_loss(loaded: "LoadedModel", examples: list[TrainExample], max_token
     return sum(losses) / len(losses)
 
 
+def lines_verdict(before: float, after: float, count: int) -> str | None:
+    """Why an adapter taught by implicit feedback alone has not learnt (None: it has): it must
+    predict the ``count`` lines the user typed, and it was not trained on, better than the base
+    model does (a lower mean loss, ``before`` with the adapter off, ``after`` with it on)."""
+    if after < before:
+        return None
+    return (
+        f"your lines: it predicts {count} lines you typed (not trained on) no better than the base model "
+        f"(loss {before:.3f} -> {after:.3f})"
+    )
+
+
 def held_out_bound(before: float) -> float:
     """The highest acceptable held-out loss after training, given the loss before."""
     return before * (1 + HELD_OUT_RELATIVE_BOUND) + HELD_OUT_ABSOLUTE_SLACK
@@ -99,7 +117,8 @@ def evaluate(
 ) -> Evaluation:
     """Judge the adapter active on ``loaded_with_adapter.model`` (a PEFT model) against ``job``.
 
-    Passed when the model reproduces more than half of the corrections, the held-out loss
+    Passed when the model reproduces more than half of the corrections (with validation lines,
+    ``TrainJob.validation``: when it predicts those better than the base model), the held-out loss
     stays within ``held_out_bound`` of its value with the adapter disabled, and, with the base
     model's gate figures ``base``, the pass@1, general prompts and your-files checks of ``gate``
     pass. With ``first_failure`` the forgetting checks stop at the first that fails (cheapest
@@ -117,7 +136,17 @@ def evaluate(
         with model.disable_adapter():
             before = held_out_loss(loaded_with_adapter, job.held_out, job.config.max_tokens)
     reasons, failed = [], []
-    if reproduced * 2 <= len(corrections):
+    validation_before = validation_after = None
+    if job.validation:
+        progress(f"your lines ({len(job.validation)})")
+        validation_after = held_out_loss(loaded_with_adapter, job.validation, job.config.max_tokens)
+        with model.disable_adapter():
+            validation_before = held_out_loss(loaded_with_adapter, job.validation, job.config.max_tokens)
+        reason = lines_verdict(validation_before, validation_after, len(job.validation))
+        if reason:
+            failed.append("your lines")
+            reasons.append(reason)
+    elif reproduced * 2 <= len(corrections):
         failed.append("corrections")
         reasons.append(f"corrections: it comes close to only {reproduced} of {len(corrections)} corrections it was trained on")
     if before is not None and after is not None and after > held_out_bound(before):
@@ -126,8 +155,9 @@ def evaluate(
             f"held-out loss: it raises the loss on {len(job.held_out)} kept suggestions from {before:.3f} to {after:.3f} "
             f"(bound {held_out_bound(before):.3f}): it would change completions you were happy with"
         )
-    evaluation = Evaluation(False, reproduced, len(corrections), before, after, reasons, failed)
-    probe = first_failure and "corrections" not in failed  # failed corrections: no weaker try follows, this verdict is final
+    evaluation = Evaluation(False, reproduced, len(corrections), before, after, reasons, failed,
+                            validation_loss_before=validation_before, validation_loss_after=validation_after)
+    probe = first_failure and not LEARNT_CHECKS & set(failed)  # it did not learn: no weaker try follows, this verdict is final
     if base is not None and not (probe and failed):
         forgetting_checks(loaded_with_adapter, job, base, evaluation, progress, probe, {} if memo is None else memo)
     evaluation.passed = not evaluation.reasons

@@ -182,7 +182,7 @@ def train_adapter(job: TrainJob, loaded: "LoadedModel", on_progress: Callable[[d
 
 
 FORGETTING_CHECKS = {"held-out loss", "general prompts", "your files", "pass@1"}
-"""The checks a weaker adapter can pass where the full one failed (not ``corrections``)."""
+"""The checks a weaker adapter can pass where the full one failed (not ``corrections`` or ``your lines``)."""
 
 
 def scale_adapter(model, factor: float) -> None:
