@@ -391,11 +391,13 @@ def split_buffer(buffer: list[Example]) -> tuple[list[Example], list[Example], l
     by the buffer's size: the same buffer splits the same way.
     """
     rng = random.Random(len(buffer))
-    kept = [e for e in buffer if e.rating == "good" or (e.rating == "implicit" and e.correction_source == "kept")]
-    held_out = rng.sample(kept, min(HELD_OUT_MAX, len(kept) // 5)) if len(kept) >= 5 else []
-    rated = [e for e in buffer if e.rating != "implicit" and e.rejected is not None]
-    typed = [e for e in buffer if e.rating == "implicit" and e.rejected is not None]
-    validation = rng.sample(typed, min(HELD_OUT_MAX, len(typed) // 5)) if not rated and len(typed) >= 5 else []
+
+    def fifth(examples: list[Example]) -> list[Example]:
+        return rng.sample(examples, min(HELD_OUT_MAX, len(examples) // 5)) if len(examples) >= 5 else []
+
+    held_out = fifth([e for e in buffer if e.rating == "good" or (e.rating == "implicit" and e.correction_source == "kept")])
+    corrected = [e for e in buffer if e.rejected is not None]
+    validation = [] if any(e.rating != "implicit" for e in corrected) else fifth(corrected)
     apart = {e.id for e in held_out + validation}
     return [e for e in buffer if e.id not in apart], held_out, validation
 

@@ -44,7 +44,13 @@ def corrections_of(job: TrainJob) -> list[TrainExample]:
 
 
 LEARNT_CHECKS = {"corrections", "your lines"}
-"""The checks that say whether it learnt (a weaker strength cannot pass one the full one failed)."""
+"""The checks that say whether it learnt; the others are forgetting checks, which a weaker
+strength can pass where the full one failed (a weaker strength cannot pass these)."""
+
+
+def learnt(evaluation: Evaluation) -> bool:
+    """Whether no check that says it learnt has failed (only forgetting checks, if any)."""
+    return not LEARNT_CHECKS & set(evaluation.failed_checks)
 
 CLOSE_RATIO = 0.75
 """A first line this similar to the correction (difflib's ratio) counts as having learnt it..."""
@@ -94,6 +100,15 @@ def held_out_loss(loaded: "LoadedModel", examples: list[TrainExample], max_token
     return sum(losses) / len(losses)
 
 
+def losses_off_and_on(loaded: "LoadedModel", examples: list[TrainExample], max_tokens: int) -> tuple[float | None, float | None]:
+    """``held_out_loss`` of ``examples`` with the adapter disabled and enabled (None, None without examples)."""
+    if not examples:
+        return None, None
+    with loaded.model.disable_adapter():
+        off = held_out_loss(loaded, examples, max_tokens)
+    return off, held_out_loss(loaded, examples, max_tokens)
+
+
 def lines_verdict(before: float, after: float, count: int) -> str | None:
     """Why an adapter taught by implicit feedback alone has not learnt (None: it has): it must
     predict the ``count`` lines the user typed, and it was not trained on, better than the base
@@ -130,18 +145,12 @@ def evaluate(
     progress("corrections reproduced")
     corrections = corrections_of(job)
     reproduced = count_reproduced(loaded_with_adapter, corrections)
-    after = held_out_loss(loaded_with_adapter, job.held_out, job.config.max_tokens)
-    before = None
-    if job.held_out:
-        with model.disable_adapter():
-            before = held_out_loss(loaded_with_adapter, job.held_out, job.config.max_tokens)
+    before, after = losses_off_and_on(loaded_with_adapter, job.held_out, job.config.max_tokens)
     reasons, failed = [], []
     validation_before = validation_after = None
     if job.validation:
         progress(f"your lines ({len(job.validation)})")
-        validation_after = held_out_loss(loaded_with_adapter, job.validation, job.config.max_tokens)
-        with model.disable_adapter():
-            validation_before = held_out_loss(loaded_with_adapter, job.validation, job.config.max_tokens)
+        validation_before, validation_after = losses_off_and_on(loaded_with_adapter, job.validation, job.config.max_tokens)
         reason = lines_verdict(validation_before, validation_after, len(job.validation))
         if reason:
             failed.append("your lines")
@@ -157,7 +166,7 @@ def evaluate(
         )
     evaluation = Evaluation(False, reproduced, len(corrections), before, after, reasons, failed,
                             validation_loss_before=validation_before, validation_loss_after=validation_after)
-    probe = first_failure and not LEARNT_CHECKS & set(failed)  # it did not learn: no weaker try follows, this verdict is final
+    probe = first_failure and learnt(evaluation)  # it did not learn: no weaker try follows, this verdict is final
     if base is not None and not (probe and failed):
         forgetting_checks(loaded_with_adapter, job, base, evaluation, progress, probe, {} if memo is None else memo)
     evaluation.passed = not evaluation.reasons

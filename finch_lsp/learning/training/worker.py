@@ -36,7 +36,7 @@ from finch_lsp.learning.child import WAIT_ARG, WORKER_MODULE, die_with_parent, i
 from finch_lsp.learning.jobs import TrainConfig, TrainJob, TrainResult
 from finch_lsp.learning.training.data import EncodedSequence, anchor_sequences, count_steps, encode_example, hold_context, weighted_batches
 from finch_lsp.learning.training import gate, pacing
-from finch_lsp.learning.training.evaluation import evaluate
+from finch_lsp.learning.training.evaluation import evaluate, learnt
 from finch_lsp.learning.training.greedy import pad_token_id
 from finch_lsp.learning.training.losses import record_base_distributions, training_step
 
@@ -181,10 +181,6 @@ def train_adapter(job: TrainJob, loaded: "LoadedModel", on_progress: Callable[[d
     return result
 
 
-FORGETTING_CHECKS = {"held-out loss", "general prompts", "your files", "pass@1"}
-"""The checks a weaker adapter can pass where the full one failed (not ``corrections`` or ``your lines``)."""
-
-
 def scale_adapter(model, factor: float) -> None:
     """Multiply the adapter's update by ``factor`` (its LoRA B matrices; B A is the update)."""
     import torch
@@ -213,7 +209,7 @@ def judge(loaded: "LoadedModel", job: TrainJob, base, progress: Callable[[str], 
     evaluation = evaluate(loaded, job, base, lambda m: progress(f"judging the adapter: {m}"), first_failure=bool(scales), memo=memo)
     current = 1.0
     for k, scale in enumerate(scales):
-        if evaluation.passed or not set(evaluation.failed_checks) <= FORGETTING_CHECKS:
+        if evaluation.passed or not learnt(evaluation):  # a weaker adapter cannot learn more
             break
         scale_adapter(loaded.model, scale / current)
         current = scale
