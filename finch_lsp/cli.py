@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--per-file", type=int, default=12, help="--replay: cursor points per file")
     bench.add_argument("--families", help="--learning: preference families to train on (comma-separated, or all)")
     bench.add_argument("--seeds", type=int, default=5, help="--learning --families: seeds per family")
-    bench.add_argument("--set", action="append", metavar="KEY=VALUE", help="--learning --families: override a TrainConfig field")
+    bench.add_argument("--set", action="append", metavar="KEY=VALUE", help="--learning --families: override a TrainConfig field; --replay: a finch.training setting (camelCase)")
     bench.add_argument("--timing", action="store_true", help="--learning: rating to active adapter for ten ratings, and completion latency during training")
     bench.add_argument("--quality", action="store_true", help="measure HumanEval fill-in-the-middle pass@1 instead of latency")
     bench.add_argument("--kind", choices=["single", "multi", "both"], default="both", help="--quality: single-line tasks, multi-line tasks or both")

@@ -28,6 +28,7 @@ import msgspec
 from finch_lsp.completion.postprocess import first_line
 from finch_lsp.tools.families import Family, check_program, pick
 from finch_lsp.tools.latency import machine_info, machine_line
+from finch_lsp.tools.overrides import parse_overrides
 from finch_lsp.tools.report import growing_section
 from finch_lsp.tools.sandbox import turned_wrong
 
@@ -36,21 +37,9 @@ HEADING = "## Learning (preference families)"
 
 def overrides(pairs: list[str]) -> dict:
     """``key=value`` pairs as TrainConfig fields, values parsed as JSON where they parse."""
-    import json
-
     from finch_lsp.learning.jobs import TrainConfig
 
-    fields = set(TrainConfig.__struct_fields__)
-    out = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        if key not in fields:
-            raise SystemExit(f"--set {pair}: {key!r} is not a TrainConfig field ({', '.join(sorted(fields))})")
-        try:
-            out[key] = json.loads(value)
-        except ValueError:
-            out[key] = value
-    return out
+    return parse_overrides(pairs, set(TrainConfig.__struct_fields__), "a TrainConfig field")
 
 
 def run_family(family: Family, seed: int, model: str, device: str, settings: dict, cache_dir: str) -> dict:

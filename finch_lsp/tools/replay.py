@@ -30,7 +30,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
+
 from finch_lsp.tools.latency import machine_info, machine_line
+from finch_lsp.tools.overrides import parse_overrides
 from finch_lsp.tools.report import write_section
 from finch_lsp.tools.stdio_client import StdioClient
 
@@ -174,10 +177,13 @@ def measure(replayer: Replayer, user: list[Path], held_out: list[Path], per_file
     implicit(replayer.client, False)
     examples = status["buffer"]["examples"]
     note(f"user's files typed: {learnt}; {examples} implicit examples")
-    if status["training"]["state"] != "running" and replayer.client.command("finch.adapters.list") == []:
-        replayer.client.command("finch.train")
     started = time.monotonic()
-    replayer.wait(lambda s: s["training"]["state"] != "running")
+    # The threshold may have started a training part-way through the user's files: once it ends,
+    # what was typed after its start is trained on too, as the user's next edit would start it.
+    status = replayer.wait(lambda s: s["training"]["state"] != "running")
+    if status["buffer"]["newSinceTraining"] > 0 or replayer.client.command("finch.adapters.list") == []:
+        replayer.client.command("finch.train")
+        replayer.wait(lambda s: s["training"]["state"] != "running")
     adapters = replayer.client.command("finch.adapters.list")
     adapter = adapters[-1] if adapters else None
     activated = bool(adapter and adapter["evaluation"] and adapter["evaluation"].get("passed"))
@@ -209,7 +215,8 @@ def render(result: dict, model: str, package: str, user: list[Path], held_out: l
         "",
         f"User's files: {', '.join(p.name for p in user)}. Held out: {', '.join(p.name for p in held_out)}.",
         f"Implicit examples recorded while the user's files were typed: {result['examples']}; "
-        f"adapter {'activated' if result['activated'] else 'not activated'} ({result['verdict'] or 'no verdict'}).",
+        f"adapter {'activated' if result['activated'] else 'not activated'} ({result['verdict'] or 'no verdict'}); "
+        f"training and gate took {result['training']:.0f} s.",
         "",
         "| held-out files | characters saved | acceptance rate | suggestions shown |",
         "|---|---|---|---|",
@@ -230,11 +237,20 @@ def gate_line(evaluation: dict) -> str:
             f"general prompts unchanged {evaluation.get('general_kept')}/{evaluation.get('general_total')}.")
 
 
+def training_settings(pairs: list[str]) -> dict:
+    """``--set key=value`` pairs as ``finch.training`` settings (camelCase), values parsed as JSON."""
+    from finch_lsp.config import TrainingConfig
+
+    names = {f.encode_name for f in msgspec.structs.fields(TrainingConfig)} - {"implicit", "settleSeconds"}
+    return parse_overrides(pairs, names, "a finch.training setting the replay can change")
+
+
 def run_replay_bench(args: argparse.Namespace) -> int:
     model = args.model or "smollm2-135m"
     package = args.package or "click"
     user, held_out = split_files(package_files(package))
-    settings = {"completion": {"multiline": "never"}, "training": {"settleSeconds": 0, "implicit": False}}  # on for the user's files only
+    training = {**training_settings(args.set or []), "settleSeconds": 0, "implicit": False}  # implicit on for the user's files only
+    settings = {"completion": {"multiline": "never"}, "training": training}
     with tempfile.TemporaryDirectory(prefix="finch-replay-") as tmp:
         command = [sys.executable, "-m", "finch_lsp", "--model", model, "--device", args.device or "cpu", "--data-dir", args.data_dir or tmp]
         client = StdioClient(command, dict(os.environ), stderr=open(Path(tmp) / "server.log", "ab"))
@@ -244,7 +260,7 @@ def run_replay_bench(args: argparse.Namespace) -> int:
             result = measure(Replayer(client), user, held_out, args.per_file)
         finally:
             client.close()
-    line = f"finch-lsp bench --replay --model {model} --package {package} --per-file {args.per_file}"
+    line = f"finch-lsp bench --replay --model {model} --package {package} --per-file {args.per_file}" + "".join(f" --set {p}" for p in args.set or [])
     section = render(result, model, package, user, held_out, machine_info(), line)
     print(section)
     if args.output:

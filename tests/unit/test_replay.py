@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from finch_lsp.tools.replay import Tally, accepted_part, cursor_points, split_files
 
 SOURCE = "import os\n\n\ndef f(x):\n    # a comment\n    value = x + 1\n    return value\n"
@@ -49,6 +51,8 @@ class _FakeClient:
     def __init__(self):
         self.sent = []
         self.trained = False
+        self.trainings = 0
+        self.new_since_training = 0
         self.version = None
 
     def notify(self, method, params):
@@ -62,11 +66,11 @@ class _FakeClient:
 
     def command(self, name, *args):
         if name == "finch.status":
-            return {"model": {"state": "ready"}, "buffer": {"examples": 0}, "training": {"state": "idle"}, "adapter": {"version": self.version}}
+            return {"model": {"state": "ready"}, "buffer": {"examples": 0, "newSinceTraining": self.new_since_training}, "training": {"state": "idle"}, "adapter": {"version": self.version}}
         if name == "finch.adapters.list":  # a refused adapter, as ``finch.adapters.list`` lists it
             return [{"version": 1, "active": False, "evaluation": {"passed": False}, "verdict": "corrections: it comes close to only 2 of 8"}] if self.trained else []
         if name == "finch.train":
-            self.trained = True
+            self.trained, self.trainings, self.new_since_training = True, self.trainings + 1, 0
         if name == "finch.adapters.use":
             self.sent.append(("use", args[0]))
             self.version = args[0]
@@ -91,16 +95,40 @@ def test_implicit_feedback_is_on_only_while_the_users_files_are_typed(tmp_path):
     assert client.sent == [("open", "held.py"), ("implicit", True), ("open", "mine.py"), ("implicit", False), ("open", "held.py"),
                            ("use", 1), ("open", "held.py")]  # the refused adapter, used by hand, on the held-out files again
     assert result["used"] is not None and result["used"].typed == result["after"].typed
+    assert client.trainings == 1
+
+
+def test_what_was_typed_after_a_training_started_is_trained_on_before_the_held_out_files(tmp_path):
+    from finch_lsp.tools.replay import Replayer, measure
+
+    (tmp_path / "a.py").write_text("def f(x):\n    return x + 1\n" * 5)
+    client = _FakeClient()
+    client.trained, client.new_since_training = True, 3  # the threshold trained on part of the user's files
+    measure(Replayer(client), [tmp_path / "a.py"], [tmp_path / "a.py"], per_file=2)
+    assert client.trainings == 1 and client.new_since_training == 0
+    measure(Replayer(client), [tmp_path / "a.py"], [tmp_path / "a.py"], per_file=2)
+    assert client.trainings == 1  # nothing new since: the adapter the threshold trained is measured
 
 
 def test_render_shows_the_refused_adapter_used_by_hand_only_when_it_was():
     from finch_lsp.tools.replay import render
 
     result = {"before": Tally(typed=100, saved=3, shown=10, accepted=1), "after": Tally(typed=100, saved=3, shown=10, accepted=1),
-              "examples": 36, "activated": False, "verdict": "corrections", "evaluation": {}, "used": None}
+              "examples": 36, "activated": False, "verdict": "corrections", "evaluation": {}, "used": None, "training": 95.4}
     from finch_lsp.tools.latency import machine_info
 
     args = ("smollm2-135m", "click", [Path("a.py")], [Path("b.py")], machine_info(), "finch-lsp bench --replay")
     assert "used by hand" not in render(result, *args)
+    assert "training and gate took 95 s" in render(result, *args)
     result["used"] = Tally(typed=100, saved=6, shown=10, accepted=2)
     assert "| the refused adapter, used by hand | 6.0% (6/100) | 20.0% | 10 |" in render(result, *args)
+
+
+def test_replay_settings_are_training_settings_parsed_as_json():
+    from finch_lsp.tools.replay import training_settings
+
+    assert training_settings(["decodeMinShift=0", "gateTasks=10"]) == {"decodeMinShift": 0, "gateTasks": 10}
+    with pytest.raises(SystemExit, match="maxSteps"):
+        training_settings(["maxSteps=3"])
+    with pytest.raises(SystemExit, match="implicit"):
+        training_settings(["implicit=true"])  # the replay turns it on for the user's files only
