@@ -67,7 +67,7 @@ class TrainingConfig(msgspec.Struct, rename="camel"):
     auto_train: Annotated[bool, _doc("Train by itself once `threshold` new examples have arrived.")] = True
     threshold: Annotated[int, _doc("New examples since the last training that start one.", ge=1, le=100_000)] = 10
     buffer_size: Annotated[int, _doc("Examples kept in the replay buffer (the most recent).", ge=1, le=100_000)] = 100
-    epochs: Annotated[int, _doc("Passes over the sampled buffer per training (steps are capped at 12: more forgets more).", ge=1, le=100)] = 6
+    epochs: Annotated[int, _doc("Passes over the sampled buffer per training (steps are capped at 12, at 36 for implicit feedback alone: more forgets more).", ge=1, le=100)] = 6
     batch_size: Annotated[int, _doc("Examples per optimisation step.", ge=1, le=256)] = 4
     learning_rate: Annotated[float, _doc("AdamW learning rate of the LoRA weights.", gt=0, lt=1)] = 1e-3
     rank: Annotated[int, _doc("LoRA rank.", ge=1, le=256)] = 16
@@ -75,7 +75,7 @@ class TrainingConfig(msgspec.Struct, rename="camel"):
     implicit: Annotated[bool, _doc("Learn from what the user does with suggestions (kept, edited, typed over), not only from ratings.")] = True
     settle_seconds: Annotated[float, _doc("Seconds after a suggestion is accepted or shown before what the user did with it is read as implicit feedback.", ge=0, le=3600)] = 20.0
     gate_tasks: Annotated[int, _doc("HumanEval tasks the gate measures the base model on (once per model) before an adapter is activated; 0 turns that check off.", ge=0, le=60)] = 40
-    decode_min_shift: Annotated[float, _doc("Selective decoding: nats by which an adapter must raise a token's log-probability over the base model's for completions to take it, so near-ties stay the base model's and only the taught habit changes; 0 decodes adapters plainly (faster: with an adapter active, selective decoding doubles a cold prompt's prefill and decodes at about 0.6x). Applies to adapters trained after a change: the gate judges each one as it will be decoded.", ge=0, le=20)] = 0.5
+    decode_min_shift: Annotated[float, _doc("Selective decoding: nats by which an adapter must raise a token's log-probability over the base model's for completions to take it, so near-ties stay the base model's and only the taught habit changes; 0 decodes adapters plainly (faster: with an adapter active, selective decoding doubles a cold prompt's prefill and decodes at about 0.6x). An adapter taught by implicit feedback alone uses at most 0.3 (the user's code moves many tokens a little). Applies to adapters trained after a change: the gate judges each one as it will be decoded.", ge=0, le=20)] = 0.5
     weights: Annotated[Weights, _doc("Weight of each rating: critical, medium, good, and of implicit feedback.")] = msgspec.field(
         default_factory=Weights
     )

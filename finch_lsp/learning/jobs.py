@@ -76,6 +76,15 @@ class TrainConfig(msgspec.Struct):
     token's log-probability over the base model's for a completion to take it (0: plain
     adapted decoding). The gate judges the adapter decoded this way, and the server decodes
     it so once it is active."""
+    implicit_max_steps: int | None = 36
+    """``max_steps`` for a buffer of implicit feedback alone (no rating): each typed line is a
+    different fact about the user's code, not one habit repeated, so a larger buffer is seen
+    further; the gate's your-lines check judges it (``for_buffer``)."""
+    implicit_decode_min_shift: float = 0.3
+    """``decode_min_shift`` for a buffer of implicit feedback alone, at most ``decode_min_shift``:
+    the user's code moves the whole distribution by a little (typed lines' loss down by a few
+    tenths of a nat a token), a rated habit moves its tokens by several nats (``for_buffer``)."""
+
 
 class TrainJob(msgspec.Struct):
     """Everything the trainer process needs, written by the server as JSON."""
@@ -93,6 +102,16 @@ class TrainJob(msgspec.Struct):
     model does (the gate's ``your lines`` check, in place of ``corrections``)."""
     gate_cache_dir: str | None = None
     """Where the base model's gate figures are cached (the data dir's ``gate``); None: computed every time."""
+
+
+def for_buffer(job: TrainJob) -> TrainJob:
+    """The job as it trains: a buffer of implicit feedback alone (no rating) takes the implicit
+    step cap and selective-decoding threshold of its config; any rating keeps the rated ones."""
+    config = job.config
+    if not job.examples or not all(e.implicit for e in job.examples):
+        return job
+    shift = min(config.decode_min_shift, config.implicit_decode_min_shift)
+    return msgspec.structs.replace(job, config=msgspec.structs.replace(config, max_steps=config.implicit_max_steps, decode_min_shift=shift))
 
 
 class Evaluation(msgspec.Struct):

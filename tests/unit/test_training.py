@@ -680,7 +680,7 @@ def test_an_implicit_only_adapter_is_judged_on_typed_lines_it_was_not_taught(tmp
     from finch_lsp.learning.training.worker import train_adapter
     from finch_lsp.models import load_model
 
-    config = TrainConfig(batch_size=2, max_steps=8, rank=4, alpha=8, anchor_prompts=2, anchor_batch=1, anchor_new_tokens=4, gate_general_prompts=0, gate_tasks=0, anchor_weight=0.0, code_anchors=0, context_code_anchors=0)
+    config = TrainConfig(batch_size=2, max_steps=8, rank=4, alpha=8, anchor_prompts=2, anchor_batch=1, anchor_new_tokens=4, gate_general_prompts=0, gate_tasks=0, anchor_weight=0.0, code_anchors=0, context_code_anchors=0, implicit_max_steps=8)
     lines = [TrainExample(f"def get_{name}(self):\n    return", f" self._{name}", 0.25, rejected=" None", implicit=True) for name in ("name", "path", "mode", "size", "user", "host")]
     validation = [TrainExample(f"def get_{name}(self):\n    return", f" self._{name}", 0.25, rejected=" None", implicit=True) for name in ("port", "kind")]
 
@@ -695,6 +695,21 @@ def test_an_implicit_only_adapter_is_judged_on_typed_lines_it_was_not_taught(tmp
     learnt = train_adapter(job, load_model("tiny-qwen2", "cpu"), lambda p: None).evaluation
     assert learnt.validation_loss_after < learnt.validation_loss_before
     assert "your lines" not in learnt.failed_checks and "corrections" not in learnt.failed_checks
+    saved = json.loads((tmp_path / "adapter" / "meta.json").read_text())["config"]
+    assert (saved["max_steps"], saved["decode_min_shift"]) == (8, config.implicit_decode_min_shift)  # as the server will decode it
+
+
+def test_a_buffer_of_implicit_feedback_alone_trains_with_the_implicit_steps_and_threshold():
+    from finch_lsp.learning.jobs import for_buffer
+
+    config = TrainConfig(max_steps=12, implicit_max_steps=36, decode_min_shift=0.5, implicit_decode_min_shift=0.3)
+    typed = [TrainExample(f"def g{i}():\n    return", f" {i}", 0.25, rejected=" None", implicit=True) for i in range(3)]
+    rated = TrainExample("def f():\n    return", " Path()", 10.0, rejected=" open()")
+    implicit_only = for_buffer(TrainJob("m", "cpu", typed, "out", config)).config
+    assert (implicit_only.max_steps, implicit_only.decode_min_shift) == (36, 0.3)
+    assert for_buffer(TrainJob("m", "cpu", [*typed, rated], "out", config)).config == config  # one rating: the rated settings
+    plain = msgspec.structs.replace(config, decode_min_shift=0.0)
+    assert for_buffer(TrainJob("m", "cpu", typed, "out", plain)).config.decode_min_shift == 0.0  # the user's plain decoding stays plain
 
 
 def test_rated_corrections_are_judged_before_implicit_ones():

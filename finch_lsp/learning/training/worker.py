@@ -33,7 +33,7 @@ import msgspec
 
 from finch_lsp.cpu import Pacer
 from finch_lsp.learning.child import WAIT_ARG, WORKER_MODULE, die_with_parent, idle_train_threads, train_threads
-from finch_lsp.learning.jobs import TrainConfig, TrainJob, TrainResult
+from finch_lsp.learning.jobs import TrainConfig, TrainJob, TrainResult, for_buffer
 from finch_lsp.learning.training.data import EncodedSequence, anchor_sequences, count_steps, encode_example, hold_context, weighted_batches
 from finch_lsp.learning.training import gate, pacing
 from finch_lsp.learning.training.evaluation import evaluate, learnt
@@ -152,6 +152,7 @@ def train_adapter(job: TrainJob, loaded: "LoadedModel", on_progress: Callable[[d
     if not job.examples:
         raise ValueError("no training examples: rate a suggestion with a correction first")
     started, cpu_started = time.perf_counter(), time.process_time()
+    job = for_buffer(job)
     config = job.config
     torch.manual_seed(config.seed)
     def gate_progress(message: str) -> None:
